@@ -1,0 +1,49 @@
+// The frame document (EDGEMATRIX's "signal"): one JSON document per buffer, carried in a
+// registered GstCustomMeta so it survives tee, queue, buffer copies and make_writable.
+// Objects are mirrored as GstVideoRegionOfInterestMeta for other GStreamer elements.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace emi {
+
+// Name of the GstCustomMeta; its structure holds the document as a JSON string in kDocumentField.
+// From PyGObject: buffer.get_custom_meta("EmiFrameDocumentMeta").get_structure().get_string("json")
+inline constexpr char kDocumentMetaName[] = "EmiFrameDocumentMeta";
+inline constexpr char kDocumentField[] = "json";
+// Parameter structure on the ROI metas we attach, so we don't read our own objects twice.
+inline constexpr char kRoiParamsName[] = "emi-object";
+
+// Idempotent; called from plugin_init and by every function below.
+void register_document_meta();
+
+// The document attached to `buffer`, if any element put one there.
+std::optional<nlohmann::json> read_document(GstBuffer* buffer);
+// Attaches the document, replacing a previous one. `buffer` must be writable.
+void write_document(GstBuffer* buffer, const nlohmann::json& document);
+
+// document["frame"][0], created when missing.
+nlohmann::json& frame_record(nlohmann::json& document);
+
+struct FrameFacts {
+  guint64 frame_num;  // used only when the document has none yet
+  int width;
+  int height;
+};
+
+// The document as a script sees it (`in_meta`): the attached one, or a new one, with the frame
+// fields filled and GstVideoRegionOfInterestMeta of other elements added as objects.
+nlohmann::json build_document(GstBuffer* buffer, const FrameFacts& facts);
+
+// Mirrors `object` (with rect_params) as a GstVideoRegionOfInterestMeta on a writable buffer.
+void attach_object_roi(GstBuffer* buffer, const nlohmann::json& object, guint object_index);
+
+// "2026-11-23T08:24:36.748+0000": local time, milliseconds, numeric offset.
+std::string format_iso8601(gint64 unix_time_ns);
+
+}  // namespace emi

@@ -1,0 +1,15 @@
+#include <gst/gst.h>
+
+#include "frame_document.h"
+#include "gstempycustom.h"
+
+static gboolean plugin_init(GstPlugin* plugin) {
+  // Python is not touched here: gst-plugin-scanner loads every plugin, and the interpreter
+  // starts only when an element starts.
+  emi::register_document_meta();
+  return GST_ELEMENT_REGISTER(empycustom, plugin);
+}
+
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, emi,
+                  "Python and PyTorch programs inside video pipelines", plugin_init, EMI_VERSION,
+                  "LGPL", "emi", "https://github.com/emi-video/emi")
