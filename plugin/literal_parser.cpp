@@ -4,12 +4,16 @@
 //   value   := string | number | name | list | tuple | dict | set | numpy-scalar
 //   string  := '...' or "..." with Python/JSON escapes; no prefixes (b'', r'', f'' are rejected,
 //              because bytes have no faithful UTF-8 text form and repr() never prints the others)
-//   number  := [+-] digits [. digits] [e [+-] digits], or [+-] nan|inf|NaN|Infinity
+//   number  := [+-] digits [. digits] [e [+-] digits], or [+-] nan|inf|NaN|Infinity; integers
+//              beyond 64 bits become doubles, and out-of-range floats become inf or 0 as in Python
 //   name    := True False None true false null
-//   list    := '[' values ']'   tuple := '(' values ')'   set := '{' values '}' | set() | frozenset(x)
-//   dict    := '{' key ':' value, ... '}'   (trailing commas allowed everywhere Python allows them)
+//   list    := '[' values ']'   tuple := '(' values ')'   set := '{' values '}'
+//              | set(x) | frozenset(x), x empty or a list, tuple or set
+//   dict    := '{' key ':' value, ... '}'   (trailing commas allowed everywhere Python allows them);
+//              non-string keys become their Python str() text: 1 -> "1", True -> "True", None -> "None"
 //   numpy-scalar := np.X(value) | numpy.X(value) | np.True_ | np.False_ (and numpy.*)
 //
+// Containers and numpy wrappers nest at most 256 deep, so hostile input cannot exhaust the stack.
 // The result is always valid UTF-8: raw bytes in strings are validated, and escapes naming a lone
 // UTF-16 surrogate (which Python allows in str but UTF-8 cannot carry) become U+FFFD.
 // Unknown escapes such as '\d' are kept verbatim, as Python does.
@@ -132,6 +136,13 @@ class Parser {
   [[noreturn]] void fail(const std::string& message, std::size_t offset) const {
     throw LiteralParseError(message, offset);
   }
+  // Names go into error messages, which should stay short whatever the input holds.
+  static std::string quoted_name(std::string_view name) {
+    constexpr std::size_t kMaxShown = 40;
+    if (name.size() <= kMaxShown) return "'" + std::string(name) + "'";
+    return "'" + std::string(name.substr(0, kMaxShown)) + "...'";
+  }
+
   [[noreturn]] void fail_expected(const char* expected) const {
     fail(std::string("expected ") + expected + ", found " + describe_current(), pos_);
   }
@@ -304,13 +315,13 @@ class Parser {
     if (name == "np.False_" || name == "numpy.False_") return false;
 
     if (peek() == '\'' || peek() == '"') {
-      fail("string prefix '" + std::string(name) + "' is not supported", start);
+      fail("string prefix " + quoted_name(name) + " is not supported", start);
     }
     const bool is_numpy = name.rfind("np.", 0) == 0 || name.rfind("numpy.", 0) == 0;
     const bool is_set = name == "set" || name == "frozenset";
     skip_whitespace();
     if ((!is_numpy && !is_set) || peek() != '(') {
-      fail("unknown name '" + std::string(name) + "'", start);
+      fail("unknown name " + quoted_name(name), start);
     }
 
     enter_nesting();

@@ -23,6 +23,15 @@ import numpy
 
 _MAP_WRITE = 2  # Gst.MapFlags.WRITE
 
+try:
+    # Scripts written for EMPyCustom do a bare `from gi.repository import Gst`: pin the version
+    # of the GStreamer we run in, as their host did.
+    import gi
+
+    gi.require_version("Gst", "1.0")
+except (ImportError, ValueError):
+    pass
+
 
 class MapInfo:
     """What PyGObject's Gst.Buffer.map() returns, as far as scripts use it."""
@@ -87,8 +96,8 @@ def positional_arity(function, most):
     return min(count, most)
 
 
-def format_exception(error):
-    return "".join(traceback.format_exception(error))
+def format_exception(kind, error, trace):
+    return "".join(traceback.format_exception(kind, error, trace))
 
 
 def describe_exception(error):
@@ -192,7 +201,9 @@ PythonError to_error(py::error_already_set& error, const std::string& context) {
   std::string traceback;
   try {
     summary = helpers().attr("describe_exception")(error.value()).cast<std::string>();
-    traceback = helpers().attr("format_exception")(error.value()).cast<std::string>();
+    traceback = helpers()
+                    .attr("format_exception")(error.type(), error.value(), error.trace())
+                    .cast<std::string>();
   } catch (py::error_already_set& nested) {
     summary = nested.what();
   }

@@ -1,0 +1,3 @@
+# Imported both by the PyGObject test app and by a script inside its pipeline: one interpreter
+# means one module object.
+frames = []

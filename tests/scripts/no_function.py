@@ -1,0 +1,2 @@
+def something_else(io_buffer, in_meta):
+    return []

@@ -1,0 +1,6 @@
+def start(options):
+    raise RuntimeError("model file missing: " + options.get("model", "?"))
+
+
+def process_ip(io_buffer, in_meta):
+    return []

@@ -1,0 +1,2 @@
+def process_ip(io_buffer, in_meta)
+    return []

@@ -1,0 +1,5 @@
+import helper_module
+
+
+def process_ip(io_buffer, in_meta):
+    return [{"answer": helper_module.answer()}]

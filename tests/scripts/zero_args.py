@@ -1,0 +1,2 @@
+def analyse():
+    return [{"called": True}]
