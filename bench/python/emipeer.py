@@ -35,6 +35,10 @@ class EmiPeer(GstBase.BaseTransform):
         Gst.PadTemplate.new("src", Gst.PadDirection.SRC, Gst.PadPresence.ALWAYS, CAPS),
     )
 
+    work = GObject.Property(type=bool, default=True, nick="Work",
+                            blurb="Map, view, build in_meta and call the script; false: return "
+                                  "at once (the cost of gst-python's vfunc alone)")
+
     def __init__(self):
         super().__init__()
         self.set_in_place(True)
@@ -52,6 +56,8 @@ class EmiPeer(GstBase.BaseTransform):
         return True
 
     def do_transform_ip(self, buf):
+        if not self.work:
+            return Gst.FlowReturn.OK
         ok, map_info = buf.map(Gst.MapFlags.READ)
         if not ok:
             return Gst.FlowReturn.ERROR
