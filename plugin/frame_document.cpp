@@ -12,7 +12,10 @@ namespace {
 using nlohmann::json;
 
 const GstMetaInfo* document_meta_info() {
-  static const GstMetaInfo* info = [] {
+  static const GstMetaInfo* info = []() -> const GstMetaInfo* {
+    // Another copy of this code (a second emi build, a test program linking it) may have
+    // registered it already: GStreamer keeps one registration per name.
+    if (const GstMetaInfo* registered = gst_meta_get_info(kDocumentMetaName)) return registered;
     // No tags: the document describes the whole frame, so scaling or converting it keeps it valid
     // at the level of the frame; object rectangles are mirrored in ROI metas, which do get scaled.
     // A NULL transform function makes GStreamer copy the structure on buffer copies.

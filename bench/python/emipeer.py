@@ -47,16 +47,18 @@ class EmiPeer(GstBase.BaseTransform):
         self.height = 0
         self.stride = 0
         self.frame_num = 0
+        self.busy = True
 
     def do_set_caps(self, incaps, outcaps):
         info = GstVideo.VideoInfo.new_from_caps(incaps)
         self.width = info.width
         self.height = info.height
         self.stride = info.stride[0]
+        self.busy = self.work  # read once: a GObject property read per frame would cost the peer
         return True
 
     def do_transform_ip(self, buf):
-        if not self.work:
+        if not self.busy:
             return Gst.FlowReturn.OK
         ok, map_info = buf.map(Gst.MapFlags.READ)
         if not ok:
