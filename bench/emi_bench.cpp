@@ -13,6 +13,7 @@
 // gst-launch-1.0: variants sharing a process would share GStreamer's pooled streaming threads, and
 // with them the Python thread state empycustom keeps per thread, which the gst-python peer
 // otherwise creates and destroys on every frame.
+#include <dlfcn.h>
 #include <gst/gst.h>
 #include <sys/resource.h>
 
@@ -123,9 +124,29 @@ GstMessage* wait_for(GstBus* bus, GstMessageType types, const std::string& what)
   }
 }
 
+// Marks a variant whose streaming thread gets a Python thread state that lives as long as the
+// thread, before its first frame: what empycustom's GilGuard keeps per thread. Without one, every
+// PyGILState_Ensure/Release pair in gst-python's vfunc dispatch creates and destroys a thread state
+// (CPython 3.11 maps and unmaps its frame stack each time).
+constexpr char kWarmPythonThread[] = "{warm-python-thread}";
+
+GstPadProbeReturn keep_python_thread_state(GstPad*, GstPadProbeInfo*, gpointer) {
+  // libpython is loaded by now (gst-python's loader made the element), with global symbols.
+  using Ensure = int (*)();
+  using SaveThread = void* (*)();
+  auto ensure = reinterpret_cast<Ensure>(dlsym(RTLD_DEFAULT, "PyGILState_Ensure"));
+  auto save_thread = reinterpret_cast<SaveThread>(dlsym(RTLD_DEFAULT, "PyEval_SaveThread"));
+  if (ensure == nullptr || save_thread == nullptr) die("no libpython in the process");
+  ensure();       // this thread's state, use count 1: never released, so never destroyed
+  save_thread();  // but the GIL is let go
+  return GST_PAD_PROBE_REMOVE;
+}
+
 Sample run_once(const Options& options, const Variant& variant, const Size& size) {
-  const std::string element = replace_all(
+  std::string element = replace_all(
       replace_all(variant.element, "{module}", options.module), "{bench}", EMI_BENCH_SOURCE_DIR);
+  const bool warm_python_thread = element.rfind(kWarmPythonThread, 0) == 0;
+  if (warm_python_thread) element.erase(0, std::strlen(kWarmPythonThread));
   const std::string description =
       "videotestsrc num-buffers=1 pattern=black ! video/x-raw,format=RGBA,width=" +
       std::to_string(size.width) + ",height=" + std::to_string(size.height) +
@@ -137,6 +158,13 @@ Sample run_once(const Options& options, const Variant& variant, const Size& size
   if (pipeline == nullptr || error != nullptr)
     die("cannot build `" + description + "`: " + (error != nullptr ? error->message : "?"));
   GstBus* bus = gst_element_get_bus(pipeline);
+  if (warm_python_thread) {
+    GstElement* under_test = gst_bin_get_by_name(GST_BIN(pipeline), "under_test");
+    GstPad* pad = gst_element_get_static_pad(under_test, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, keep_python_thread_state, nullptr, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(under_test);
+  }
 
   // Preroll: start() of every element (Python start-up, loading the script) and the first frame.
   if (gst_element_set_state(pipeline, GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE) {
@@ -201,14 +229,17 @@ void usage() {
       "                       streaming threads between variants: flatters the gst-python peer)\n"
       "  --verbose            print each pipeline\n"
       "Built-in variants: identity, empycustom (`empycustom module={module}`), python-peer\n"
-      "(`emipeer`, bench/python/emipeer.py through gst-python's plugin loader).\n");
+      "(`emipeer`, bench/python/emipeer.py through gst-python's plugin loader), peer-warm (the\n"
+      "same, its streaming thread given a lasting Python thread state first: DESC prefix\n"
+      "%s).\n", kWarmPythonThread);
 }
 
 Options parse_arguments(int argc, char** argv) {
   Options options;
   options.variants = {{"identity", "identity"},
                       {"empycustom", "empycustom module={module}"},
-                      {"python-peer", "emipeer"}};
+                      {"python-peer", "emipeer"},
+                      {"peer-warm", std::string(kWarmPythonThread) + "emipeer"}};
   std::vector<Variant> child_variants;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -279,6 +310,7 @@ Options parse_arguments(int argc, char** argv) {
          {"emi-args0", "empycustom module={bench}/ablation/noop_args0.py"},
          {"emi-args1", "empycustom module={bench}/ablation/noop_args1.py"}});
     options.variants.push_back({"peer-empty", "emipeer work=false"});
+    options.variants.push_back({"peer-warm-empty", std::string(kWarmPythonThread) + "emipeer work=false"});
   }
   if (!options.only.empty()) {
     std::vector<Variant> kept;
@@ -345,8 +377,10 @@ void print_breakdown(const std::vector<Size>& sizes,
        "script call: GIL, map + NumPy view, call, parse + place \"[]\" (process_ip())"},
       {"emi-args0", "emi-args1", "passing io_buffer (process_ip(io_buffer))"},
       {"emi-args1", "empycustom", "in_meta: the document converted to a dict (process_ip(io_buffer, in_meta))"},
-      {"identity", "peer-empty", "gst-python peer that returns at once (vfunc dispatch alone)"},
-      {"peer-empty", "python-peer", "gst-python peer's map + view + dict + call"},
+      {"identity", "peer-warm-empty", "gst-python peer returning at once, warm thread state (vfunc dispatch)"},
+      {"peer-warm-empty", "peer-warm", "gst-python peer's map + view + dict + call"},
+      {"peer-warm", "python-peer", "gst-python peer: thread state made and destroyed per frame"},
+      {"peer-warm-empty", "peer-empty", "  the same, measured on the peer that returns at once"},
   };
   std::printf("\nBreakdown (differences of medians, us/frame):\n");
   std::printf("%-10s %-82s %8s %8s\n", "size", "step", "wall", "cpu");
@@ -405,7 +439,9 @@ int main(int argc, char** argv) {
   g_log_set_handler("GStreamer", G_LOG_LEVEL_CRITICAL, quiet_log, nullptr);
   gst_init(nullptr, nullptr);
   for (const Variant& variant : options.variants) {
-    const std::string factory = variant.element.substr(0, variant.element.find(' '));
+    std::string element = variant.element;
+    if (element.rfind(kWarmPythonThread, 0) == 0) element.erase(0, std::strlen(kWarmPythonThread));
+    const std::string factory = element.substr(0, element.find(' '));
     GstElementFactory* found = gst_element_factory_find(factory.c_str());
     if (found == nullptr) die("no element `" + factory + "` (variant " + variant.name + ")");
     gst_object_unref(found);
@@ -501,11 +537,12 @@ int main(int argc, char** argv) {
     if (size.width == 640 && size.height == 360)
       std::printf("  empycustom overhead at 640x360: %.2f us/frame [%.2f] (target <= 5): %s\n", emi,
                   overhead(s, "empycustom", true), emi <= 5.0 ? "met" : "NOT MET");
-    if (has(s, "python-peer")) {
-      const double ratio = overhead(s, "python-peer", false) / emi;
-      std::printf("  %dx%d: python-peer overhead / empycustom overhead = %.1fx [%.1fx] (target >= 10x): %s\n",
-                  size.width, size.height, ratio,
-                  overhead(s, "python-peer", true) / overhead(s, "empycustom", true),
+    for (const char* peer : {"python-peer", "peer-warm"}) {
+      if (!has(s, peer)) continue;
+      const double ratio = overhead(s, peer, false) / emi;
+      std::printf("  %dx%d: %s overhead / empycustom overhead = %.1fx [%.1fx] (target >= 10x): %s\n",
+                  size.width, size.height, peer, ratio,
+                  overhead(s, peer, true) / overhead(s, "empycustom", true),
                   ratio >= 10.0 ? "met" : "NOT MET");
     }
   }
