@@ -1,6 +1,7 @@
 #include "python_host.h"
 
 #include <dlfcn.h>
+#include <gst/gst.h>
 #include <pybind11/eval.h>
 
 #include <mutex>
@@ -119,7 +120,9 @@ void start_interpreter() {
   } else {
     // GStreamer opens plugins with local symbol binding; C extensions (NumPy, torch) need
     // libpython's symbols global, as gst-python's loader does.
-    dlopen(EMI_PYTHON_SONAME, RTLD_NOW | RTLD_GLOBAL);
+    if (dlopen(EMI_PYTHON_SONAME, RTLD_NOW | RTLD_GLOBAL) == nullptr)
+      GST_WARNING("cannot make %s global (%s): NumPy and torch may fail to import",
+                  EMI_PYTHON_SONAME, dlerror());
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0;  // the host keeps its own SIGINT/SIGPIPE handling

@@ -27,12 +27,19 @@ json results_of(GstBuffer* buffer, const char* key = "emcustom") {
   return frame.contains(key) ? frame[key] : json();
 }
 
-json probe_once(const std::string& format, int width, int height, const std::string& extra = "") {
-  Watched watched("empycustom" + module_arg("probe.py") + extra);
+// Runs one frame through a fresh element; returns the frame-level result entry `index`.
+json first_result(const std::string& description, GstBuffer* frame, const std::string& format = "RGBA",
+                  int width = 8, int height = 8) {
+  Watched watched(description);
   HarnessPtr harness = harness_for(watched, format, width, height);
-  UniqueBuffer out = push_and_pull(harness.get(), patterned_frame(format, width, height));
-  EXPECT_TRUE(out);
+  UniqueBuffer out = push_and_pull(harness.get(), frame);
+  EXPECT_TRUE(out) << description;
   return out ? results_of(out.get())[0] : json();
+}
+
+json probe_once(const std::string& format, int width, int height, const std::string& extra = "") {
+  return first_result("empycustom" + module_arg("probe.py") + extra,
+                      patterned_frame(format, width, height), format, width, height);
 }
 
 TEST(EmPyCustom, DocumentsItsPropertiesWithDefaults) {
@@ -179,13 +186,7 @@ TEST(EmPyCustom, RunsTheSeedStyleScriptUnchanged) {
 }
 
 TEST(EmPyCustom, ReadOnlyByDefaultAndDrawsWhenWritable) {
-  {
-    Watched watched("empycustom" + module_arg("readonly.py"));
-    HarnessPtr harness = harness_for(watched, "RGBA", 8, 8);
-    UniqueBuffer out = push_and_pull(harness.get(), patterned_frame("RGBA", 8, 8));
-    ASSERT_TRUE(out);
-    EXPECT_TRUE(results_of(out.get())[0]["refused"].get<bool>());
-  }
+  EXPECT_EQ(first_result("empycustom" + module_arg("readonly.py"), patterned_frame("RGBA", 8, 8))["refused"], true);
   Watched watched("empycustom writable=true" + module_arg("draws.py"));
   HarnessPtr harness = harness_for(watched, "RGBA", 8, 8);
   UniqueBuffer out = push_and_pull(harness.get(), patterned_frame("RGBA", 8, 8));
@@ -200,18 +201,10 @@ TEST(EmPyCustom, ReadOnlyByDefaultAndDrawsWhenWritable) {
 }
 
 TEST(EmPyCustom, PassesOnlyWhatEachSignatureAccepts) {
-  {
-    Watched watched("empycustom" + module_arg("fewer_args.py"));
-    HarnessPtr harness = harness_for(watched, "RGBA", 8, 8);
-    UniqueBuffer out = push_and_pull(harness.get(), patterned_frame("RGBA", 8, 8, 3));
-    ASSERT_TRUE(out);
-    EXPECT_EQ(results_of(out.get())[0], json({{"started", true}, {"pixel", 3}}));
-  }
-  Watched watched("empycustom function=analyse" + module_arg("zero_args.py"));
-  HarnessPtr harness = harness_for(watched, "RGBA", 8, 8);
-  UniqueBuffer out = push_and_pull(harness.get(), patterned_frame("RGBA", 8, 8));
-  ASSERT_TRUE(out);
-  EXPECT_EQ(results_of(out.get())[0]["called"], true);
+  EXPECT_EQ(first_result("empycustom" + module_arg("fewer_args.py"), patterned_frame("RGBA", 8, 8, 3)),
+            json({{"started", true}, {"pixel", 3}}));
+  EXPECT_EQ(first_result("empycustom function=analyse" + module_arg("zero_args.py"),
+                         patterned_frame("RGBA", 8, 8))["called"], true);
 }
 
 TEST(EmPyCustom, UsesAClassInstanceWhenAsked) {
@@ -354,21 +347,13 @@ TEST(EmPyCustom, GivesEachInstanceItsOwnModule) {
 }
 
 TEST(EmPyCustom, PutsTheScriptFolderOnSysPath) {
-  Watched watched("empycustom" + module_arg("uses_helper.py"));
-  HarnessPtr harness = harness_for(watched, "RGBA", 8, 8);
-  UniqueBuffer out = push_and_pull(harness.get(), patterned_frame("RGBA", 8, 8));
-  ASSERT_TRUE(out);
-  EXPECT_EQ(results_of(out.get())[0]["answer"], 42);
+  EXPECT_EQ(first_result("empycustom" + module_arg("uses_helper.py"), patterned_frame("RGBA", 8, 8))["answer"], 42);
 }
 
 TEST(EmPyCustom, RunsTorchInsideThePlugin) {
-  Watched watched("empycustom" + module_arg("torch_import.py"));
-  HarnessPtr harness = harness_for(watched, "RGBA", 8, 8);
   GstBuffer* frame = gst_buffer_new_allocate(nullptr, 8 * 8 * 4, nullptr);
   gst_buffer_memset(frame, 0, 2, 8 * 8 * 4);
-  UniqueBuffer out = push_and_pull(harness.get(), frame);
-  ASSERT_TRUE(out);
-  const json result = results_of(out.get())[0];
+  const json result = first_result("empycustom" + module_arg("torch_import.py"), frame);
   EXPECT_FALSE(result["torch"].get<std::string>().empty());
   EXPECT_DOUBLE_EQ(result["value"].get<double>(), 3 * 3 * 3 * 2.0);  // 3x3 kernel of ones, 3 channels of 2
 }
