@@ -52,8 +52,8 @@ struct Size {
 };
 
 struct Options {
-  int runs = 3;    // timed runs per process
-  int rounds = 3;  // processes per variant and size
+  int runs = 2;    // timed runs per process
+  int rounds = 5;  // processes per variant and size
   int warmup = 1;  // untimed runs per process, first
   int frames_small = 20000;
   int frames_large = 20000;
@@ -213,8 +213,8 @@ double median(std::vector<double> values) {
 void usage() {
   std::printf(
       "usage: emi-bench [options]\n"
-      "  --runs R             timed runs per process (default 3)\n"
-      "  --rounds K           processes per variant and size, run round-robin (default 3):\n"
+      "  --runs R             timed runs per process (default 2)\n"
+      "  --rounds K           processes per variant and size, run round-robin (default 5):\n"
       "                       medians are over R*K runs\n"
       "  --warmup W           untimed runs at the start of each process (default 1)\n"
       "  --frames-small N     frames per run at 640x360 (default 20000)\n"
@@ -506,7 +506,7 @@ int main(int argc, char** argv) {
               options.runs * rounds, rounds, options.in_process ? "rounds in one process" : "processes",
               options.warmup, options.runs, g_get_num_processors(), load_before.c_str(),
               load_average().c_str());
-  std::printf("%-10s %-12s %7s %17s %10s %8s %10s\n", "size", "variant", "frames", "us/frame",
+  std::printf("%-10s %-16s %7s %17s %10s %8s %10s\n", "size", "variant", "frames", "us/frame",
               "overhead", "cpu", "cpu ovh");
   for (std::size_t s = 0; s < options.sizes.size(); ++s) {
     const Size& size = options.sizes[s];
@@ -516,7 +516,7 @@ int main(int argc, char** argv) {
       const Figures& f = figures[s][variant.name];
       char both[40];
       std::snprintf(both, sizeof both, "%.2f (%.2f)", f.wall, f.wall_min);
-      std::printf("%-10s %-12s %7d %17s %10.2f %8.2f %10.2f\n", size_name.c_str(),
+      std::printf("%-10s %-16s %7d %17s %10.2f %8.2f %10.2f\n", size_name.c_str(),
                   variant.name.c_str(), size.frames, both, f.wall - base.wall, f.cpu,
                   f.cpu - base.cpu);
     }

@@ -1,6 +1,7 @@
 #include "python_convert.h"
 
 #include <string>
+#include <unordered_map>
 
 namespace emi::python {
 namespace {
@@ -58,36 +59,90 @@ json convert(py::handle value, int depth) {
 
 }  // namespace
 
-py::object to_python(const json& value) {
+namespace {
+
+// Dict keys repeat on every frame ("frame", "object", "rect_params", ...): one str object each,
+// made once. Used with the GIL held, which also guards the cache.
+PyObject* key_object(const std::string& key) {
+  static std::unordered_map<std::string, PyObject*> cache;
+  constexpr std::size_t kMaxCachedKeys = 4096;  // scripts that invent keys don't grow it forever
+  auto found = cache.find(key);
+  if (found != cache.end()) {
+    Py_INCREF(found->second);
+    return found->second;
+  }
+  PyObject* object = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
+  if (object != nullptr && cache.size() < kMaxCachedKeys) {
+    PyUnicode_InternInPlace(&object);
+    Py_INCREF(object);
+    cache.emplace(key, object);
+  }
+  return object;
+}
+
+// Raw C API: this runs for every frame's in_meta, and pybind11's accessors cost twice as much.
+PyObject* new_python_value(const json& value) {
   switch (value.type()) {
     case json::value_t::null:
     case json::value_t::discarded:
-      return py::none();
+      Py_RETURN_NONE;
     case json::value_t::boolean:
-      return py::bool_(value.get<bool>());
+      return PyBool_FromLong(value.get<bool>());
     case json::value_t::number_integer:
-      return py::int_(value.get<std::int64_t>());
+      return PyLong_FromLongLong(value.get<std::int64_t>());
     case json::value_t::number_unsigned:
-      return py::int_(value.get<std::uint64_t>());
+      return PyLong_FromUnsignedLongLong(value.get<std::uint64_t>());
     case json::value_t::number_float:
-      return py::float_(value.get<double>());
-    case json::value_t::string:
-      return py::str(value.get_ref<const std::string&>());
-    case json::value_t::binary:
-      return py::bytes(std::string(value.get_binary().begin(), value.get_binary().end()));
+      return PyFloat_FromDouble(value.get<double>());
+    case json::value_t::string: {
+      const std::string& text = value.get_ref<const std::string&>();
+      return PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace");
+    }
+    case json::value_t::binary: {
+      const auto& bytes = value.get_binary();
+      return PyBytes_FromStringAndSize(reinterpret_cast<const char*>(bytes.data()),
+                                       static_cast<Py_ssize_t>(bytes.size()));
+    }
     case json::value_t::array: {
-      py::list list(value.size());
-      std::size_t index = 0;
-      for (const json& item : value) list[index++] = to_python(item);
-      return std::move(list);
+      PyObject* list = PyList_New(static_cast<Py_ssize_t>(value.size()));
+      if (list == nullptr) return nullptr;
+      Py_ssize_t index = 0;
+      for (const json& item : value) {
+        PyObject* element = new_python_value(item);
+        if (element == nullptr) {
+          Py_DECREF(list);
+          return nullptr;
+        }
+        PyList_SET_ITEM(list, index++, element);  // steals the reference
+      }
+      return list;
     }
     case json::value_t::object: {
-      py::dict dict;
-      for (const auto& [key, item] : value.items()) dict[py::str(key)] = to_python(item);
-      return std::move(dict);
+      PyObject* dict = PyDict_New();
+      if (dict == nullptr) return nullptr;
+      for (const auto& [key, item] : value.items()) {
+        PyObject* key_string = key_object(key);
+        PyObject* element = key_string != nullptr ? new_python_value(item) : nullptr;
+        const bool failed = element == nullptr || PyDict_SetItem(dict, key_string, element) != 0;
+        Py_XDECREF(key_string);
+        Py_XDECREF(element);
+        if (failed) {
+          Py_DECREF(dict);
+          return nullptr;
+        }
+      }
+      return dict;
     }
   }
-  return py::none();
+  Py_RETURN_NONE;
+}
+
+}  // namespace
+
+py::object to_python(const json& value) {
+  PyObject* object = new_python_value(value);
+  if (object == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(object);
 }
 
 json from_python(py::handle value) { return convert(value, 0); }

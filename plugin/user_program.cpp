@@ -143,12 +143,11 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
     ~FinishOnExit() { frame.finish(buffer); }
   } finish_on_exit{*frame, buffer};
 
-  const std::string context = function_name_ + "() of " + path_;
+  auto context = [this] { return function_name_ + "() of " + path_; };
   const Callable& process = objects_->process;
   ProgramOutput output;
   try {
     const py::object& io_buffer = frame->io_buffer();
-    py::list events;
     py::object result;
     switch (process.arity) {
       case 0: result = process.function(); break;
@@ -157,8 +156,11 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
       case 3:
         result = process.function(io_buffer, python::to_python(in_meta), objects_->options);
         break;
-      default:
+      default: {
+        py::list events;
         result = process.function(io_buffer, python::to_python(in_meta), objects_->options, events);
+        if (!events.empty()) output.events = python::from_python(events);
+      }
     }
     if (PyUnicode_Check(result.ptr())) {
       output.text = result.cast<std::string>();
@@ -171,11 +173,10 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
         output.text = py::repr(result).cast<std::string>();  // reported as garbage, with excerpt
       }
     }
-    output.events = python::from_python(events);
   } catch (py::error_already_set& error) {
-    throw python::to_error(error, context);
+    throw python::to_error(error, context());
   } catch (const std::exception& error) {  // events that have no JSON form, undecodable text
-    throw PythonError(context + ": " + error.what(), "");
+    throw PythonError(context() + ": " + error.what(), "");
   }
   return output;
 }
