@@ -381,10 +381,13 @@ TEST(EmPyCustom, FailsToStartOnASyntaxErrorWithTheTraceback) {
   EXPECT_NE(text.debug.find("line 1"), std::string::npos) << text.debug;
 }
 
-TEST(EmPyCustom, FailsToStartWithoutTheFunction) {
+TEST(EmPyCustom, FailsToStartWithoutTheFunctionOrClass) {
   const MessageText text = start_error("empycustom" + module_arg("no_function.py"));
   EXPECT_NE(text.message.find("no_function.py"), std::string::npos) << text.message;
   EXPECT_NE(text.message.find("process_ip"), std::string::npos) << text.message;
+  const MessageText no_class = start_error("empycustom class=Missing" + module_arg("class_program.py"));
+  EXPECT_NE(no_class.message.find("class_program.py has no class Missing"), std::string::npos)
+      << no_class.message;
 }
 
 TEST(EmPyCustom, FailsToStartWhenStartRaises) {
