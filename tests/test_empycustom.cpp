@@ -2,6 +2,7 @@
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -18,6 +19,7 @@ namespace emi::test {
 namespace {
 
 using nlohmann::json;
+using testing::HasSubstr;
 
 std::string module_arg(const std::string& name) { return " module=" + script(name); }
 
@@ -247,9 +249,8 @@ TEST(EmPyCustom, WarnsAboutGarbageAndPassesTheFrame) {
     ASSERT_EQ(warnings.size(), 1u);
     EXPECT_EQ(GST_MESSAGE_SRC(warnings[0].get()), GST_OBJECT(watched.element.get()));
     const MessageText text = text_of(warnings[0].get());
-    EXPECT_NE(text.message.find("returns.py"), std::string::npos) << text.message;
-    EXPECT_NE(text.message.find(kind == "garbage" ? "<tensor at 0x7f00" : "<Opaque object>"),
-              std::string::npos) << text.message;
+    EXPECT_THAT(text.message, HasSubstr("returns.py"));
+    EXPECT_THAT(text.message, HasSubstr(kind == "garbage" ? "<tensor at 0x7f00" : "<Opaque object>"));
   }
 }
 
@@ -369,41 +370,40 @@ MessageText start_error(const std::string& description) {
 
 TEST(EmPyCustom, FailsToStartOnAMissingFile) {
   const MessageText text = start_error("empycustom module=/nonexistent/model.py");
-  EXPECT_NE(text.message.find("/nonexistent/model.py"), std::string::npos) << text.message;
-  EXPECT_NE(text.message.find("not found"), std::string::npos) << text.message;
-  EXPECT_NE(start_error("empycustom").message.find("No module"), std::string::npos);
+  EXPECT_THAT(text.message, HasSubstr("/nonexistent/model.py"));
+  EXPECT_THAT(text.message, HasSubstr("not found"));
+  EXPECT_THAT(start_error("empycustom").message, HasSubstr("No module"));
 }
 
 TEST(EmPyCustom, FailsToStartOnASyntaxErrorWithTheTraceback) {
   const MessageText text = start_error("empycustom" + module_arg("syntax_error.py"));
-  EXPECT_NE(text.message.find("syntax_error.py"), std::string::npos) << text.message;
-  EXPECT_NE(text.message.find("SyntaxError"), std::string::npos) << text.message;
-  EXPECT_NE(text.debug.find("line 1"), std::string::npos) << text.debug;
+  EXPECT_THAT(text.message, HasSubstr("syntax_error.py"));
+  EXPECT_THAT(text.message, HasSubstr("SyntaxError"));
+  EXPECT_THAT(text.debug, HasSubstr("line 1"));
 }
 
 TEST(EmPyCustom, FailsToStartWithoutTheFunctionOrClass) {
   const MessageText text = start_error("empycustom" + module_arg("no_function.py"));
-  EXPECT_NE(text.message.find("no_function.py"), std::string::npos) << text.message;
-  EXPECT_NE(text.message.find("process_ip"), std::string::npos) << text.message;
+  EXPECT_THAT(text.message, HasSubstr("no_function.py"));
+  EXPECT_THAT(text.message, HasSubstr("process_ip"));
   const MessageText no_class = start_error("empycustom class=Missing" + module_arg("class_program.py"));
-  EXPECT_NE(no_class.message.find("class_program.py has no class Missing"), std::string::npos)
-      << no_class.message;
+  EXPECT_THAT(no_class.message, HasSubstr("class_program.py has no class Missing"));
 }
 
 TEST(EmPyCustom, FailsToStartWhenStartRaises) {
   const MessageText text =
       start_error("empycustom options={\"model\":\"r3d.pth\"}" + module_arg("start_raises.py"));
-  EXPECT_NE(text.message.find("start() of"), std::string::npos) << text.message;
-  EXPECT_NE(text.message.find("RuntimeError: model file missing: r3d.pth"), std::string::npos) << text.message;
-  EXPECT_NE(text.debug.find("Traceback (most recent call last)"), std::string::npos) << text.debug;
-  EXPECT_NE(text.debug.find("start_raises.py\", line 2"), std::string::npos) << text.debug;
+  EXPECT_THAT(text.message, HasSubstr("start() of"));
+  EXPECT_THAT(text.message, HasSubstr("RuntimeError: model file missing: r3d.pth"));
+  EXPECT_THAT(text.debug, HasSubstr("Traceback (most recent call last)"));
+  EXPECT_THAT(text.debug, HasSubstr("start_raises.py\", line 2"));
 }
 
 TEST(EmPyCustom, FailsToStartOnMalformedOptions) {
   const MessageText text = start_error("empycustom options={\"a\":" + module_arg("counter.py"));
-  EXPECT_NE(text.message.find("options"), std::string::npos) << text.message;
-  EXPECT_NE(start_error("empycustom options=[1,2]" + module_arg("counter.py")).message.find("object"),
-            std::string::npos);
+  EXPECT_THAT(text.message, HasSubstr("options"));
+  EXPECT_THAT(start_error("empycustom options=[1,2]" + module_arg("counter.py")).message,
+              HasSubstr("must be a JSON object"));
 }
 
 // Frames 1..4 through raises.py, which raises on even calls.
@@ -460,7 +460,7 @@ TEST(EmPyCustom, SysExitInAScriptDoesNotEndTheProcess) {
   EXPECT_EQ(watched.counter("errors"), 1u);
   std::vector<MessagePtr> warnings = watched.take(GST_MESSAGE_WARNING);
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(text_of(warnings[0].get()).message.find("SystemExit: 3"), std::string::npos);
+  EXPECT_THAT(text_of(warnings[0].get()).message, HasSubstr("SystemExit: 3"));
 }
 
 TEST(EmPyCustom, KeptViewsStayValidAfterTheBufferIsGone) {
