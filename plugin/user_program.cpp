@@ -83,15 +83,15 @@ UserProgram::UserProgram(const ProgramSpec& spec)
     objects.process = resolve(function_name_, kMostProcessArguments);
   } catch (py::error_already_set& error) {
     PythonError failure = python::to_error(error, "loading " + path_);
-    objects_.reset();
+    release_objects();
     throw failure;
   } catch (...) {
-    objects_.reset();
+    release_objects();
     throw;
   }
   if (!objects.process || !PyCallable_Check(objects.process.function.ptr())) {
     const std::string where = spec.class_name.empty() ? path_ : path_ + " class " + spec.class_name;
-    objects_.reset();
+    release_objects();
     throw PythonError(where + " has no function " + function_name_ + "()", "");
   }
 }
@@ -99,29 +99,30 @@ UserProgram::UserProgram(const ProgramSpec& spec)
 UserProgram::~UserProgram() {
   if (!objects_) return;
   GilGuard gil;
-  python::helpers().attr("unload_module")(objects_->module_name);
+  release_objects();
+}
+
+void UserProgram::release_objects() noexcept {
+  try {
+    python::helpers().attr("unload_module")(objects_->module_name);
+  } catch (py::error_already_set&) {
+    // Nothing left to do for a module that can't be removed from sys.modules.
+  }
   objects_.reset();
 }
 
-void UserProgram::start() {
-  GilGuard gil;
-  if (!objects_->start) return;
-  try {
-    if (objects_->start.arity > 0) objects_->start.function(objects_->options);
-    else objects_->start.function();
-  } catch (py::error_already_set& error) {
-    throw python::to_error(error, "start() of " + path_);
-  }
-}
+void UserProgram::start() { call_optional(objects_->start, "start"); }
 
-void UserProgram::stop() {
+void UserProgram::stop() { call_optional(objects_->stop, "stop"); }
+
+void UserProgram::call_optional(const Callable& callable, const char* name) {
   GilGuard gil;
-  if (!objects_->stop) return;
+  if (!callable) return;
   try {
-    if (objects_->stop.arity > 0) objects_->stop.function(objects_->options);
-    else objects_->stop.function();
+    if (callable.arity > 0) callable.function(objects_->options);
+    else callable.function();
   } catch (py::error_already_set& error) {
-    throw python::to_error(error, "stop() of " + path_);
+    throw python::to_error(error, std::string(name) + "() of " + path_);
   }
 }
 

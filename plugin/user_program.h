@@ -50,6 +50,10 @@ class UserProgram {
  private:
   struct Callable;
   class Objects;  // every Python reference, released under the GIL
+  // start()/stop(): skipped when the script has none; given the options when it takes them.
+  void call_optional(const Callable& callable, const char* name);
+  // Drops the module from sys.modules and every Python reference. GIL held.
+  void release_objects() noexcept;
   std::string path_;
   std::string function_name_;
   std::unique_ptr<Objects> objects_;
