@@ -81,10 +81,9 @@ inline MessageText text_of(GstMessage* message) {
   gchar* debug = nullptr;
   if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) gst_message_parse_error(message, &error, &debug);
   else gst_message_parse_warning(message, &error, &debug);
-  MessageText text{error != nullptr ? error->message : "", debug != nullptr ? debug : ""};
-  g_clear_error(&error);
-  g_free(debug);
-  return text;
+  std::unique_ptr<GError, ReleaseWith<g_error_free>> owned_error(error);
+  UniqueChars owned_debug(debug);
+  return MessageText{error != nullptr ? error->message : "", debug != nullptr ? debug : ""};
 }
 
 // A harness around a watched element, with caps for `format` at width x height.
