@@ -68,6 +68,10 @@ bool is_ours(const GstVideoRegionOfInterestMeta* roi) {
 
 void register_document_meta() { document_meta_info(); }
 
+bool has_document(GstBuffer* buffer) {
+  return gst_buffer_get_meta(buffer, document_meta_info()->api) != nullptr;
+}
+
 namespace {
 
 // By API type and field quark: the by-name calls take GStreamer's global registry lock.
@@ -131,8 +135,14 @@ json build_document(GstBuffer* buffer, const FrameFacts& facts) {
   gpointer state = nullptr;
   while (GstMeta* meta = gst_buffer_iterate_meta_filtered(
              buffer, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
-    const auto* roi = reinterpret_cast<const GstVideoRegionOfInterestMeta*>(meta);
-    if (!is_ours(roi)) objects.push_back(object_from_roi(roi));
+    auto* roi = reinterpret_cast<GstVideoRegionOfInterestMeta*>(meta);
+    if (is_ours(roi)) continue;
+    objects.push_back(object_from_roi(roi));
+    // Now in the document: tagged like our own ROI metas, so the next emi element doesn't add it
+    // a second time.
+    gst_video_region_of_interest_meta_add_param(
+        roi, gst_structure_new(kRoiParamsName, "index", G_TYPE_UINT,
+                               static_cast<guint>(objects.size() - 1), nullptr));
   }
   return document;
 }

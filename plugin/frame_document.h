@@ -22,6 +22,8 @@ inline constexpr char kRoiParamsName[] = "emi-object";
 // Idempotent; called from plugin_init and by every function below.
 void register_document_meta();
 
+// Whether an element attached a document to `buffer` (without parsing it).
+bool has_document(GstBuffer* buffer);
 // The document attached to `buffer`, if any element put one there.
 std::optional<nlohmann::json> read_document(GstBuffer* buffer);
 // Attaches the document, replacing a previous one. `buffer` must be writable.
@@ -38,6 +40,7 @@ struct FrameFacts {
 
 // The document as a script sees it (`in_meta`): the attached one, or a new one, with the frame
 // fields filled and GstVideoRegionOfInterestMeta of other elements added as objects.
+// Those ROI metas are tagged as read, so `buffer` must be writable and the document written back.
 nlohmann::json build_document(GstBuffer* buffer, const FrameFacts& facts);
 
 // Mirrors `object` (with rect_params) as a GstVideoRegionOfInterestMeta on a writable buffer.

@@ -197,33 +197,6 @@ static tracking::FrameTime frame_time(GstBuffer* buffer, const json& frame) {
   return time;
 }
 
-static bool has_document(GstBuffer* buffer) {
-  static const GType document_api = [] {
-    emi::register_document_meta();
-    return gst_meta_get_info(emi::kDocumentMetaName)->api;
-  }();
-  return gst_buffer_get_meta(buffer, document_api) != nullptr;
-}
-
-// build_document() added the ROI metas of other elements as the last objects, in meta order. They
-// get the parameter attach_object_roi() puts on ours, which says "in the document", so a later emi
-// element does not add them a second time.
-static void mark_foreign_rois(GstBuffer* buffer, std::size_t object_count) {
-  std::vector<GstVideoRegionOfInterestMeta*> foreign;
-  gpointer state = nullptr;
-  while (GstMeta* meta = gst_buffer_iterate_meta_filtered(buffer, &state,
-                                                          GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
-    auto* roi = reinterpret_cast<GstVideoRegionOfInterestMeta*>(meta);
-    if (gst_video_region_of_interest_meta_get_param(roi, emi::kRoiParamsName) == nullptr)
-      foreign.push_back(roi);
-  }
-  guint index = static_cast<guint>(object_count - foreign.size());
-  for (GstVideoRegionOfInterestMeta* roi : foreign) {
-    gst_video_region_of_interest_meta_add_param(
-        roi, gst_structure_new(emi::kRoiParamsName, "index", G_TYPE_UINT, index++, nullptr));
-  }
-}
-
 static void publish_counters(GstEmTracker* self) {
   const tracking::IouTracker& tracker = *self->runtime.tracker;
   self->tracks_total = tracker.counts().total;
@@ -348,7 +321,7 @@ static gboolean gst_em_tracker_sink_event(GstBaseTransform* transform, GstEvent*
 static GstFlowReturn gst_em_tracker_transform_ip(GstBaseTransform* transform, GstBuffer* buffer) {
   GstEmTracker* self = GST_EM_TRACKER(transform);
   Runtime& runtime = self->runtime;
-  const bool bare = !has_document(buffer) &&
+  const bool bare = !emi::has_document(buffer) &&
                     gst_buffer_get_n_meta(buffer, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE) == 0;
   json document = emi::build_document(buffer, {runtime.frames++, runtime.width, runtime.height});
   json& frame = emi::frame_record(document);
@@ -370,7 +343,6 @@ static GstFlowReturn gst_em_tracker_transform_ip(GstBaseTransform* transform, Gs
 
   for (std::size_t index = 0; index < runtime.detections.size(); ++index)
     annotate(objects[runtime.detection_objects[index]], update.detections[index]);
-  mark_foreign_rois(buffer, objects.size());
   for (const tracking::EndedTrack& track : update.ended) objects.push_back(ended_object(track));
   frame["counts"] = counts_of(*runtime.tracker);
   emi::write_document(buffer, document);

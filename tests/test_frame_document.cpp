@@ -61,6 +61,9 @@ TEST(FrameDocument, BuildFillsTheFrameAndAddsForeignRois) {
   EXPECT_DOUBLE_EQ(frame["object"][0]["confidence"].get<double>(), 0.8);
   EXPECT_EQ(frame["object"][0]["rect_params"],
             json({{"left", 1}, {"top", 2}, {"width", 3}, {"height", 4}}));
+  // A second emi element reads the written document and does not add the ROI again.
+  write_document(buffer.get(), document);
+  EXPECT_EQ(build_document(buffer.get(), {13, 640, 360})["frame"][0]["object"].size(), 1u);
 }
 
 TEST(FrameDocument, KeepsTheFirstElementsFrameFieldsAndDoesNotReadItsOwnRois) {
