@@ -109,9 +109,9 @@ std::vector<GstBuffer*> detector_output(const std::vector<std::vector<Detection>
                            {"height", static_cast<int>(detection.box.height)}}},
                          {"text_params", {{"display_text", detection.label}}}});
     }
-    emi::write_document(buffer, document);
     for (std::size_t object = 0; object < objects.size(); ++object)
       emi::attach_object_roi(buffer, objects[object], static_cast<guint>(object));
+    emi::write_document(buffer, std::move(document));
     buffers.push_back(buffer);
   }
   return buffers;
@@ -140,7 +140,7 @@ double time_document_only(const std::vector<std::vector<Detection>>& scene, GstM
   const Clock::time_point start = Clock::now();
   for (std::size_t index = 0; index < buffers.size(); ++index) {
     json document = emi::build_document(buffers[index], {index, kWidth, kHeight});
-    emi::write_document(buffers[index], document);
+    emi::write_document(buffers[index], std::move(document));
   }
   const double seconds = seconds_since(start) / buffers.size();
   for (GstBuffer* buffer : buffers) gst_buffer_unref(buffer);

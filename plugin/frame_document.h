@@ -5,6 +5,7 @@
 
 #include <gst/gst.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -24,10 +25,18 @@ void register_document_meta();
 
 // Whether an element attached a document to `buffer` (without parsing it).
 bool has_document(GstBuffer* buffer);
-// The document attached to `buffer`, if any element put one there.
+// The document attached to `buffer`, if any element put one there, shared read-only: no copy
+// when the element that wrote it was an emi element and nobody changed the JSON since.
+std::shared_ptr<const nlohmann::json> peek_document(GstBuffer* buffer);
+// A copy of the attached document, if any.
 std::optional<nlohmann::json> read_document(GstBuffer* buffer);
-// Attaches the document, replacing a previous one. `buffer` must be writable.
-void write_document(GstBuffer* buffer, const nlohmann::json& document);
+// The attached document for changing and writing back: moved out of the parsed cache when this
+// buffer holds it alone, else a copy. `buffer` must be writable.
+std::optional<nlohmann::json> take_document(GstBuffer* buffer);
+// Attaches the document, replacing a previous one. `buffer` must be writable. The JSON text goes
+// in the public GstCustomMeta; the parsed document is kept beside it so that the next emi element
+// doesn't parse it again.
+void write_document(GstBuffer* buffer, nlohmann::json document);
 
 // document["frame"][0], created when missing.
 nlohmann::json& frame_record(nlohmann::json& document);

@@ -187,7 +187,7 @@ static const nlohmann::json* first_frame_record(const nlohmann::json& document) 
 static GstFlowReturn gst_em_overlay_transform_ip(GstBaseTransform* transform, GstBuffer* buffer) {
   GstEmOverlay* self = GST_EM_OVERLAY(transform);
   Runtime& runtime = self->runtime;
-  const std::optional<nlohmann::json> document = emi::read_document(buffer);
+  const std::shared_ptr<const nlohmann::json> document = emi::peek_document(buffer);
   if (!document) return GST_FLOW_OK;
   const nlohmann::json* frame = first_frame_record(*document);
   if (frame == nullptr) return GST_FLOW_OK;

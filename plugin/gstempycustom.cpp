@@ -292,10 +292,10 @@ static void store_results(GstEmPyCustom* self, GstBuffer* buffer, nlohmann::json
     if (!events.is_array()) events = nlohmann::json::array();
     for (nlohmann::json& event : output.events) events.push_back(std::move(event));
   }
-  emi::write_document(buffer, document);
   const nlohmann::json& objects = frame["object"];
   for (std::size_t index : placed.new_objects)
     emi::attach_object_roi(buffer, objects[index], static_cast<guint>(index));
+  emi::write_document(buffer, std::move(document));
 }
 
 static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, GstBuffer* buffer) {
@@ -312,7 +312,7 @@ static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, 
   nlohmann::json document = emi::build_document(
       buffer, {frame_index, GST_VIDEO_INFO_WIDTH(&runtime.info), GST_VIDEO_INFO_HEIGHT(&runtime.info)});
   if (interval > 1 && frame_index % interval != 0) {
-    emi::write_document(buffer, document);
+    emi::write_document(buffer, std::move(document));
     return GST_FLOW_OK;
   }
 
@@ -331,7 +331,7 @@ static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, 
       case OnError::kSkip:
         report_frame_problem(self, std::string(error.what()) + " (frame passed without results)",
                              error.traceback());
-        emi::write_document(buffer, document);
+        emi::write_document(buffer, std::move(document));
         return GST_FLOW_OK;
     }
   }

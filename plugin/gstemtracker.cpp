@@ -345,7 +345,7 @@ static GstFlowReturn gst_em_tracker_transform_ip(GstBaseTransform* transform, Gs
     annotate(objects[runtime.detection_objects[index]], update.detections[index]);
   for (const tracking::EndedTrack& track : update.ended) objects.push_back(ended_object(track));
   frame["counts"] = counts_of(*runtime.tracker);
-  emi::write_document(buffer, document);
+  emi::write_document(buffer, std::move(document));
   return GST_FLOW_OK;
 }
 

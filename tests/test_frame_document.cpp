@@ -37,10 +37,68 @@ TEST(FrameDocument, SurvivesCopiesAndMakeWritable) {
   EXPECT_EQ(read_document(buffer.get()).value()["frame"][0]["frame_num"], 3);  // copy-on-write
 }
 
+// The JSON text as PyGObject apps read and write it.
+std::string public_text(GstBuffer* buffer) {
+  GstCustomMeta* meta = gst_buffer_get_custom_meta(buffer, kDocumentMetaName);
+  return gst_structure_get_string(gst_custom_meta_get_structure(meta), kDocumentField);
+}
+
+void replace_public_text(GstBuffer* buffer, const char* text) {
+  GstCustomMeta* meta = gst_buffer_get_custom_meta(buffer, kDocumentMetaName);
+  gst_structure_set(gst_custom_meta_get_structure(meta), kDocumentField, G_TYPE_STRING, text, nullptr);
+}
+
+TEST(FrameDocument, ParsedFormIsReusedAndEqualsTheText) {
+  UniqueBuffer buffer = small_buffer();
+  const json written = {{"frame", {{{"frame_num", 5}, {"p", 0.1}, {"label", "black swan"}}}}};
+  write_document(buffer.get(), written);
+  const std::shared_ptr<const json> first = peek_document(buffer.get());
+  const std::shared_ptr<const json> second = peek_document(buffer.get());
+  EXPECT_EQ(first.get(), second.get());  // no parse, no copy
+  EXPECT_EQ(*first, json::parse(public_text(buffer.get())));
+  EXPECT_EQ(*first, written);
+}
+
+TEST(FrameDocument, TextReplacedByAnAppWins) {
+  UniqueBuffer buffer = small_buffer();
+  write_document(buffer.get(), {{"frame", {{{"frame_num", 5}}}}});
+  ASSERT_TRUE(peek_document(buffer.get()));
+  replace_public_text(buffer.get(), R"({"frame": [{"frame_num": 6}]})");
+  EXPECT_EQ(peek_document(buffer.get())->at("frame")[0]["frame_num"], 6);
+  EXPECT_EQ(take_document(buffer.get()).value()["frame"][0]["frame_num"], 6);
+  replace_public_text(buffer.get(), "not json");
+  EXPECT_FALSE(peek_document(buffer.get()));
+  EXPECT_FALSE(take_document(buffer.get()));
+}
+
+TEST(FrameDocument, TakeLeavesCopiesTheirDocument) {
+  UniqueBuffer buffer = small_buffer();
+  write_document(buffer.get(), {{"frame", {{{"frame_num", 1}}}}});
+  UniqueBuffer copy(gst_buffer_copy(buffer.get()));  // shares the parsed form
+  json taken = take_document(buffer.get()).value();
+  taken["frame"][0]["frame_num"] = 2;
+  write_document(buffer.get(), taken);
+  EXPECT_EQ(read_document(copy.get()).value()["frame"][0]["frame_num"], 1);
+  EXPECT_EQ(take_document(copy.get()).value()["frame"][0]["frame_num"], 1);
+  EXPECT_EQ(read_document(buffer.get()).value()["frame"][0]["frame_num"], 2);
+  // Taken without writing back: the text is still there and read again.
+  EXPECT_EQ(take_document(buffer.get()).value()["frame"][0]["frame_num"], 2);
+  EXPECT_EQ(read_document(buffer.get()).value()["frame"][0]["frame_num"], 2);
+}
+
+TEST(FrameDocument, InvalidUtf8IsReplacedAlikeInTextAndParsedForm) {
+  UniqueBuffer buffer = small_buffer();
+  write_document(buffer.get(), {{"frame", {{{"label", "caf\xe9"}}}}});
+  const json parsed_text = json::parse(public_text(buffer.get()));
+  EXPECT_EQ(parsed_text["frame"][0]["label"], "caf\xef\xbf\xbd");
+  EXPECT_EQ(read_document(buffer.get()).value(), parsed_text);
+}
+
 TEST(FrameDocument, NonFiniteNumbersBecomeNull) {
   UniqueBuffer buffer = small_buffer();
   write_document(buffer.get(), {{"frame", {{{"p", std::nan("")}}}}});
   EXPECT_TRUE(read_document(buffer.get()).value()["frame"][0]["p"].is_null());
+  EXPECT_TRUE(take_document(buffer.get()).value()["frame"][0]["p"].is_null());
 }
 
 TEST(FrameDocument, BuildFillsTheFrameAndAddsForeignRois) {
