@@ -198,6 +198,11 @@ std::shared_ptr<const json> peek_document(GstBuffer* buffer) {
   return std::shared_ptr<const json>(entry, &entry->document);
 }
 
+std::string_view document_json(GstBuffer* buffer) {
+  const char* text = document_text(buffer);
+  return text != nullptr ? std::string_view(text) : std::string_view();
+}
+
 std::optional<json> read_document(GstBuffer* buffer) {
   std::shared_ptr<const json> document = peek_document(buffer);
   if (document == nullptr) return std::nullopt;

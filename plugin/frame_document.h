@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,9 @@ namespace emi {
 // From PyGObject: buffer.get_custom_meta("EmiFrameDocumentMeta").get_structure().get_string("json")
 inline constexpr char kDocumentMetaName[] = "EmiFrameDocumentMeta";
 inline constexpr char kDocumentField[] = "json";
+// Tracks still alive at EOS end in a serialized custom downstream event (and an element message)
+// of this name, whose kDocumentField holds a frame document with them as objects.
+inline constexpr char kEndedTracksName[] = "emi/ended-tracks";
 // Parameter structure on the ROI metas we attach, so we don't read our own objects twice.
 inline constexpr char kRoiParamsName[] = "emi-object";
 
@@ -28,6 +32,8 @@ bool has_document(GstBuffer* buffer);
 // The document attached to `buffer`, if any element put one there, shared read-only: no copy
 // when the element that wrote it was an emi element and nobody changed the JSON since.
 std::shared_ptr<const nlohmann::json> peek_document(GstBuffer* buffer);
+// The attached document's JSON text, owned by the buffer: valid while its metas don't change.
+std::string_view document_json(GstBuffer* buffer);
 // A copy of the attached document, if any.
 std::optional<nlohmann::json> read_document(GstBuffer* buffer);
 // The attached document for changing and writing back: moved out of the parsed cache when this

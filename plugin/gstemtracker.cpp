@@ -40,7 +40,6 @@ namespace {
 using nlohmann::json;
 namespace tracking = emi::tracking;
 
-constexpr char kEndedTracksName[] = "emi/ended-tracks";
 constexpr char kNotApplicable[] = "N/A";
 
 // What the properties say; guarded by the object lock. The line is parsed at start.
@@ -219,7 +218,7 @@ static void end_live_tracks(GstEmTracker* self) {
       -1, ' ', false, json::error_handler_t::replace);
   GST_DEBUG_OBJECT(self, "%zu tracks ended with the stream", ended.size());
   GstStructure* structure =
-      gst_structure_new(kEndedTracksName, emi::kDocumentField, G_TYPE_STRING, text.c_str(), nullptr);
+      gst_structure_new(emi::kEndedTracksName, emi::kDocumentField, G_TYPE_STRING, text.c_str(), nullptr);
   gst_element_post_message(GST_ELEMENT(self),
                            gst_message_new_element(GST_OBJECT(self), gst_structure_copy(structure)));
   gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self),
