@@ -1,6 +1,7 @@
 #include "action_engine.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +15,7 @@ namespace emi {
 
 using nlohmann::json;
 
-// JSON lines written whole with one write(2) each, so that a process that dies mid-run leaves
+// JSON lines written whole with one writev(2) each, so that a process that dies mid-run leaves
 // every line but possibly the last one complete, and nothing sits in a user-space buffer.
 class JsonLinesOutput {
  public:
@@ -35,15 +36,23 @@ class JsonLinesOutput {
 
   // Returns an error message, empty on success.
   std::string write_line(std::string_view text) {
+    static const char newline = '\n';
     std::lock_guard<std::mutex> lock(mutex_);
-    line_.assign(text);
-    line_ += '\n';
-    std::size_t written = 0;
-    while (written < line_.size()) {
-      const ssize_t count = ::write(fd_, line_.data() + written, line_.size() - written);
+    iovec parts[2] = {{const_cast<char*>(text.data()), text.size()}, {const_cast<char*>(&newline), 1}};
+    std::size_t remaining = text.size() + 1;
+    int first = 0;
+    while (remaining > 0) {
+      const ssize_t count = ::writev(fd_, parts + first, 2 - first);
       if (count < 0 && errno == EINTR) continue;
       if (count <= 0) return location_ + ": write failed: " + std::strerror(errno);
-      written += static_cast<std::size_t>(count);
+      remaining -= static_cast<std::size_t>(count);
+      // A short write (a full disk, a pipe): go on from where it stopped.
+      std::size_t done = static_cast<std::size_t>(count);
+      while (first < 2 && done >= parts[first].iov_len) done -= parts[first++].iov_len;
+      if (first < 2) {
+        parts[first].iov_base = static_cast<char*>(parts[first].iov_base) + done;
+        parts[first].iov_len -= done;
+      }
     }
     return {};
   }
@@ -58,7 +67,6 @@ class JsonLinesOutput {
   int fd_ = -1;
   bool owned_ = false;
   std::mutex mutex_;
-  std::string line_;
 };
 
 namespace {
@@ -115,8 +123,12 @@ json records_of(const json& signal) {
   return events;
 }
 
-ActionEngine::ActionEngine(EngineSettings settings, EngineReporter reporter, ActionRunner run_action)
-    : settings_(std::move(settings)), reporter_(std::move(reporter)), run_action_(std::move(run_action)) {
+ActionEngine::ActionEngine(EngineSettings settings, EngineCounters& counters, EngineReporter reporter,
+                           ActionRunner run_action)
+    : settings_(std::move(settings)),
+      reporter_(std::move(reporter)),
+      run_action_(std::move(run_action)),
+      counters_(counters) {
   if (!settings_.output_location.empty()) output_ = std::make_unique<JsonLinesOutput>(settings_.output_location);
   if (!settings_.callback_path.empty())
     callback_ = std::make_unique<SignalCallback>(settings_.callback_path, settings_.callback_function);
@@ -133,7 +145,7 @@ ActionEngine::~ActionEngine() {
   if (output_) output_->sync();
 }
 
-void ActionEngine::submit(const std::string& text, std::shared_ptr<const json> document, GstClockTime pts) {
+void ActionEngine::submit(std::string_view text, std::shared_ptr<const json> document, GstClockTime pts) {
   counters_.signals++;
   if (output_) {
     const std::string problem = output_->write_line(text);
@@ -221,9 +233,11 @@ void ActionEngine::handle(const Signal& signal) {
     const std::string problem = output_->write_line(line.dump(-1, ' ', false, json::error_handler_t::replace));
     if (!problem.empty()) reporter_.warning(problem, "");
   }
+  rules::EventValues values;
   for (const json& event : events) {
+    rules::look_up(settings_.stream_config, event, values);
     for (const rules::Rule& rule : settings_.stream_config.rules) {
-      if (!rules::fires(rule, event)) continue;
+      if (!rules::fires(rule, values)) continue;
       counters_.firings++;
       json firing = {{"rule_name", rule.name}, {"action", rule.action_json}, {"event", event},
                      {"frame_num", frame_num}, {"pts", signal.pts}};

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -34,8 +35,8 @@ struct EngineSettings {
   std::size_t max_pending_signals = 1000;
 };
 
-// How the engine speaks to the element (and so to the bus). Called from the worker thread,
-// except `signal_written`, called from the thread that submits.
+// How the engine speaks to the element (and so to the bus): from the worker thread, and
+// `warning` also from the thread that submits.
 struct EngineReporter {
   std::function<void(const nlohmann::json& firing)> fired;
   std::function<void(const std::string& message, const std::string& detail)> warning;
@@ -51,24 +52,28 @@ struct EngineCounters {
   std::atomic<std::uint64_t> firings{0};
   std::atomic<std::uint64_t> callback_errors{0};
   std::atomic<std::uint64_t> dropped_signals{0};
+
+  void reset() {
+    for (std::atomic<std::uint64_t>* counter : {&signals, &events, &firings, &callback_errors, &dropped_signals})
+      *counter = 0;
+  }
 };
 
 class ActionEngine {
  public:
   // Opens the output and loads the callback; throws std::runtime_error (python::PythonError for
   // the callback) with a message naming the file and the cause.
-  ActionEngine(EngineSettings settings, EngineReporter reporter, ActionRunner run_action);
+  // `counters` (the element's, read by its properties) must outlive the engine.
+  ActionEngine(EngineSettings settings, EngineCounters& counters, EngineReporter reporter, ActionRunner run_action);
   ~ActionEngine();  // finishes: every submitted signal is handled first
   ActionEngine(const ActionEngine&) = delete;
   ActionEngine& operator=(const ActionEngine&) = delete;
 
   // From the streaming thread: writes the signal line (its JSON text as attached to the buffer)
   // and queues the document for the callback and the rules. Never waits for the callback.
-  void submit(const std::string& text, std::shared_ptr<const nlohmann::json> document, GstClockTime pts);
+  void submit(std::string_view text, std::shared_ptr<const nlohmann::json> document, GstClockTime pts);
   // Waits until every submitted signal is handled and the output is flushed (EOS).
   void drain();
-
-  const EngineCounters& counters() const { return counters_; }
 
  private:
   struct Signal {
@@ -84,7 +89,7 @@ class ActionEngine {
   ActionRunner run_action_;
   std::unique_ptr<JsonLinesOutput> output_;
   std::unique_ptr<SignalCallback> callback_;
-  EngineCounters counters_;
+  EngineCounters& counters_;
 
   std::mutex mutex_;
   std::condition_variable wake_;

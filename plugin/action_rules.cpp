@@ -1,5 +1,6 @@
 #include "action_rules.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <optional>
@@ -164,6 +165,13 @@ StreamConfig parse_stream_config(const json& config, const std::string& source) 
     rule.any_of = parse_conditions(item, "or", where);
     const auto action = item.find("action");
     if (action == item.end()) where.fail("action", "missing");
+    for (std::vector<Condition>* group : {&rule.all_of, &rule.any_of}) {
+      for (Condition& condition : *group) {
+        const auto known = std::find(parsed.keys.begin(), parsed.keys.end(), condition.key);
+        condition.key_index = static_cast<std::size_t>(known - parsed.keys.begin());
+        if (known == parsed.keys.end()) parsed.keys.push_back(condition.key);
+      }
+    }
     if (parse_action(*action, rule, where)) parsed.rules.push_back(std::move(rule));
     else parsed.skipped.push_back(rule.name + " (" + item["action"]["action_name"].get<std::string>() + ")");
   }
@@ -184,15 +192,20 @@ StreamConfig load_stream_config(const std::string& path) {
   return parse_stream_config(config, path);
 }
 
-bool holds(const Condition& condition, const json& event) {
-  const auto found = event.find(condition.key);
-  if (found == event.end()) return false;
+// Whether `condition` holds for `value` (null: the event has no such key).
+bool holds_for(const Condition& condition, const json* found) {
+  if (found == nullptr) return false;
   const json& value = *found;
   if (!same_kind(value, condition.value)) return condition.op == Operator::kNotEqual;
   if (value.is_number()) return compare(condition.op, value.get<double>(), condition.value.get<double>());
   if (value.is_string())
     return compare(condition.op, value.get_ref<const std::string&>(), condition.value.get_ref<const std::string&>());
   return compare(condition.op, value.get<bool>(), condition.value.get<bool>());
+}
+
+bool holds(const Condition& condition, const json& event) {
+  const auto found = event.find(condition.key);
+  return holds_for(condition, found != event.end() ? &*found : nullptr);
 }
 
 bool fires(const Rule& rule, const json& event) {
@@ -202,6 +215,26 @@ bool fires(const Rule& rule, const json& event) {
   if (rule.any_of.empty()) return true;
   for (const Condition& condition : rule.any_of) {
     if (holds(condition, event)) return true;
+  }
+  return false;
+}
+
+void look_up(const StreamConfig& config, const json& event, EventValues& values) {
+  values.assign(config.keys.size(), nullptr);
+  if (!event.is_object()) return;
+  for (std::size_t index = 0; index < config.keys.size(); ++index) {
+    const auto found = event.find(config.keys[index]);
+    if (found != event.end()) values[index] = &*found;
+  }
+}
+
+bool fires(const Rule& rule, const EventValues& values) {
+  for (const Condition& condition : rule.all_of) {
+    if (!holds_for(condition, values[condition.key_index])) return false;
+  }
+  if (rule.any_of.empty()) return true;
+  for (const Condition& condition : rule.any_of) {
+    if (holds_for(condition, values[condition.key_index])) return true;
   }
   return false;
 }

@@ -24,6 +24,7 @@ struct Condition {
   std::string key;
   Operator op;
   nlohmann::json value;  // a number, a string or a boolean
+  std::size_t key_index = 0;  // into StreamConfig::keys
 };
 
 struct RecordAction {
@@ -54,6 +55,9 @@ struct Rule {
 struct StreamConfig {
   std::string stream_id;
   std::vector<Rule> rules;
+  // Every key the conditions name, once: an event's values are looked up once per key, not once
+  // per condition.
+  std::vector<std::string> keys;
   // Actions EDGEMATRIX delegates to its device agent (e.g. "line"): known, not run here.
   std::vector<std::string> skipped;
 };
@@ -70,6 +74,12 @@ StreamConfig load_stream_config(const std::string& path);
 bool holds(const Condition& condition, const nlohmann::json& event);
 // Every "and" condition holds and, where "or" is not empty, at least one "or" condition.
 bool fires(const Rule& rule, const nlohmann::json& event);
+
+// An event's value of each of the config's keys (null pointer: absent), for evaluating many
+// rules on one event.
+using EventValues = std::vector<const nlohmann::json*>;
+void look_up(const StreamConfig& config, const nlohmann::json& event, EventValues& values);
+bool fires(const Rule& rule, const EventValues& values);
 
 const char* spelling(Operator op);
 

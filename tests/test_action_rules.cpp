@@ -171,6 +171,21 @@ TEST(Rules, OrNeedsOneWhenNotEmpty) {
   EXPECT_FALSE(fires(rule, {{"label", "bus"}, {"speed", 60}}));
 }
 
+TEST(Rules, LookedUpValuesGiveTheSameVerdicts) {
+  const StreamConfig config = parse_stream_config(kImagenetStream, "s.json");
+  EXPECT_EQ(config.keys, (std::vector<std::string>{"probability", "tracking_ended_time", "tracking_duration_in_seconds"}));
+  const json events[] = {{{"probability", 97.1}},
+                         {{"probability", 20}},
+                         {{"tracking_ended_time", "T"}, {"tracking_duration_in_seconds", 1.3}},
+                         {{"tracking_ended_time", "N/A"}, {"tracking_duration_in_seconds", 9}},
+                         json::object()};
+  EventValues values;
+  for (const json& event : events) {
+    look_up(config, event, values);
+    for (const Rule& rule : config.rules) EXPECT_EQ(fires(rule, values), fires(rule, event)) << event << rule.name;
+  }
+}
+
 TEST(DefaultEvents, FrameResultsAndObjectsFlattened) {
   const json signal = json::parse(R"({"frame": [{"frame_num": 42, "timestamp": "T",
       "emcustom": [{"predicted_class": "marching", "probability": 63.0}],

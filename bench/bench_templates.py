@@ -1,0 +1,332 @@
+"""The template apps' programs in empycustom against a plain torch loop, and their preprocessing
+against the seed's PIL + torchvision-transforms recipe. Prints figures; not a test.
+
+    GST_PLUGIN_PATH=build/plugin PYTHONPATH=python /usr/bin/python3 bench/bench_templates.py \
+        [--movie IN.mp4] [--clip-frames 24] [--counter-frames 90] [--detector-frames 8]
+
+Frames are decoded once (a movie, or a clip of resource/make_sample_clip.sh) into memory; the
+pipelines get them from an appsrc, the loops iterate over the same arrays, with the same model,
+weights (random, seeded: no network here) and device, in the same process. Per-frame times are
+steady-state: from the first frame after `warm-up` to the last, as each frame reaches the sink
+(the pipeline) or is done (the loop); the loop and the pipeline take turns `--repeat` times and
+the best of each counts, so that other work on the machine weighs on both alike.
+"""
+
+import argparse
+import collections
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision import transforms
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VIDEO_RESOURCE = os.path.join(SOURCE_ROOT, "templates", "EMI Torch 3DCNN", "resource")
+COUNTER_RESOURCE = os.path.join(SOURCE_ROOT, "templates", "EMI Torch Imagenet Yolo IOU Counter", "resource")
+
+
+def load_program(path):
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location("bench_" + os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def decode(movie, width, height, limit):
+    """Up to `limit` RGBA frames of the movie at width×height, as arrays."""
+    uri = urllib.parse.urljoin("file:", urllib.parse.quote(os.path.abspath(movie)))
+    pipeline = Gst.parse_launch(
+        f'uridecodebin uri="{uri}" ! videoconvert ! videoscale ! '
+        f"video/x-raw,format=RGBA,width={width},height={height} ! appsink name=sink sync=false")
+    sink = pipeline.get_by_name("sink")
+    pipeline.set_state(Gst.State.PLAYING)
+    frames = []
+    while len(frames) < limit:
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            break
+        buffer = sample.get_buffer()
+        frames.append(np.frombuffer(buffer.extract_dup(0, buffer.get_size()), np.uint8)
+                      .reshape(height, width, 4).copy())
+    pipeline.set_state(Gst.State.NULL)
+    if not frames:
+        raise SystemExit(f"{movie}: no frames decoded")
+    return frames
+
+
+def steady_ms(times, warmup):
+    """Milliseconds per frame from frame `warmup` to the last."""
+    return 1000.0 * (times[-1] - times[warmup]) / (len(times) - 1 - warmup)
+
+
+def time_pipeline(frames, stages):
+    """Per-frame arrival times at the sink of appsrc ! stages ! fakesink over the frames."""
+    height, width = frames[0].shape[:2]
+    pipeline = Gst.Pipeline.new()
+    source = Gst.ElementFactory.make("appsrc")
+    source.set_property("caps", Gst.Caps.from_string(
+        f"video/x-raw,format=RGBA,width={width},height={height},framerate=30/1"))
+    source.set_property("format", Gst.Format.TIME)
+    source.set_property("max-bytes", 0)  # every frame queued up front: the source never waits
+    chain = [source]
+    for factory, properties in stages:
+        element = Gst.ElementFactory.make(factory)
+        for key, value in properties.items():
+            Gst.util_set_object_arg(element, key, str(value))
+        chain.append(element)
+    sink = Gst.ElementFactory.make("fakesink")
+    sink.set_property("sync", False)
+    chain.append(sink)
+    for element in chain:
+        pipeline.add(element)
+    for upstream, downstream in zip(chain, chain[1:]):
+        upstream.link(downstream)
+    times = []
+    sink.get_static_pad("sink").add_probe(
+        Gst.PadProbeType.BUFFER, lambda pad, info: times.append(time.perf_counter()) or Gst.PadProbeReturn.OK)
+    pipeline.set_state(Gst.State.PLAYING)  # the programs' start() runs here, before any frame
+    for index, frame in enumerate(frames):
+        buffer = Gst.Buffer.new_wrapped(frame.tobytes())
+        buffer.pts = index * Gst.SECOND // 30
+        source.emit("push-buffer", buffer)
+    source.emit("end-of-stream")
+    message = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    if message.type == Gst.MessageType.ERROR:
+        error, debug = message.parse_error()
+        raise SystemExit(f"{error.message}\n{debug}")
+    return times
+
+
+def time_loop(frames, step):
+    times = []
+    for frame in frames:
+        step(frame)
+        times.append(time.perf_counter())
+    return times
+
+
+def per_call_ms(function, items, repeat):
+    function(items[0])
+    started = time.perf_counter()
+    for _ in range(repeat):
+        for item in items:
+            function(item)
+    return 1000.0 * (time.perf_counter() - started) / (repeat * len(items))
+
+
+def best_of(repeat, loop, pipeline):
+    """(the pipeline's best ms/frame, the loop's), measured in turns."""
+    pipeline_runs, loop_runs = [], []
+    for _ in range(repeat):
+        loop_runs.append(loop())
+        pipeline_runs.append(pipeline())
+    return min(pipeline_runs), min(loop_runs)
+
+
+def report(title, pipeline_ms, loop_ms):
+    print(f"  {title}")
+    print(f"    empycustom pipeline  {pipeline_ms:9.2f} ms/frame  {1000 / pipeline_ms:7.2f} fps")
+    print(f"    plain torch loop     {loop_ms:9.2f} ms/frame  {1000 / loop_ms:7.2f} fps")
+    print(f"    pipeline/loop fps    {loop_ms / pipeline_ms:9.3f}   (target >= 0.95)")
+
+
+def report_preprocessing(what, ours_ms, seeds_ms):
+    print(f"  preprocessing, {what}: ours {ours_ms:.3f} ms, the seed's PIL + transforms "
+          f"{seeds_ms:.3f} ms: {seeds_ms / ours_ms:.2f}x faster (target >= 2x)")
+
+
+def bench_video_classification(frames, device, weights_dir, repeat):
+    program = load_program(os.path.join(VIDEO_RESOURCE, "video_classification.py"))
+    spec = program.MODEL
+    program.model_weights.write_random_weights(spec, weights_dir, seed=0)
+    weights = spec.installed_path(weights_dir)
+    model, _ = program.model_weights.load_model(spec, weights_dir, device)
+    clip_length, size = 16, 112
+    height, width = frames[0].shape[:2]
+    print(f"EMI Torch 3DCNN: r3d_18, {clip_length}x{size}x{size} clip, {device}, "
+          f"{len(frames)} frames {width}x{height}, torch threads {torch.get_num_threads()}")
+
+    mean = torch.tensor(program.MEAN, device=device).view(3, 1, 1)
+    std = torch.tensor(program.STD, device=device).view(3, 1, 1)
+    clip = collections.deque(maxlen=clip_length)
+
+    def plain_step(frame):
+        with torch.no_grad():
+            pixels = torch.from_numpy(frame[:, :, :3]).to(device).permute(2, 0, 1).float().div(255)
+            small = F.interpolate(pixels.unsqueeze(0), size=(size, size), mode="bilinear",
+                                  align_corners=False, antialias=True)[0]
+            clip.append((small - mean) / std)
+            if len(clip) == clip_length:
+                scores = model(torch.stack(list(clip), dim=1).unsqueeze(0))
+                scores.softmax(1).max(1)[1].item()
+
+    def loop():
+        clip.clear()
+        return steady_ms(time_loop(frames, plain_step), warmup)
+
+    warmup = clip_length - 1  # the first frame that classifies
+    pipeline_ms, loop_ms = best_of(repeat, loop, lambda: steady_ms(time_pipeline(frames, [("empycustom", {
+        "module": os.path.join(VIDEO_RESOURCE, "video_classification.py"),
+        "options": f'{{"weights": "{weights}", "device": "{device}"}}'})]), warmup))
+    report("every frame classified (a 16-frame clip each)", pipeline_ms, loop_ms)
+
+    classifier = program.ClipClassifier(None, [], device, clip_length, size)
+    seed_transform = transforms.Compose([
+        transforms.Resize((size, size)), transforms.ToTensor(),
+        transforms.Normalize(mean=list(program.MEAN), std=list(program.STD))])
+    sample = frames[:32]
+    ours_ms = per_call_ms(classifier.preprocess, sample, repeat=5)
+    seeds_ms = per_call_ms(lambda frame: seed_transform(Image.fromarray(frame[:, :, 0:3], mode="RGB"))
+                           .unsqueeze(0).to(device), sample, repeat=5)
+    report_preprocessing(f"one {width}x{height} frame", ours_ms, seeds_ms)
+
+
+def bench_counter(frames, device, weights_dir, repeat):
+    classification = load_program(os.path.join(COUNTER_RESOURCE, "image_classification.py"))
+    motion = load_program(os.path.join(COUNTER_RESOURCE, "motion_detector.py"))
+    spec = classification.MODEL
+    classification.model_weights.write_random_weights(spec, weights_dir, seed=0)
+    weights = spec.installed_path(weights_dir)
+    model, _ = classification.model_weights.load_model(spec, weights_dir, device)
+    size = 224
+
+    # The objects of each frame, found once, for the preprocessing comparison.
+    detector = motion.MotionDetector()
+    objects = [detector.detect(frame) for frame in frames]
+    found = sum(map(len, objects))
+    height, width = frames[0].shape[:2]
+    print(f"EMI Torch Imagenet Yolo IOU Counter: motion detection + squeezenet1_1 at {size}x{size}, "
+          f"{device}, {len(frames)} frames {width}x{height}, {found} objects "
+          f"({found / len(frames):.2f} a frame)")
+
+    mean = torch.tensor(classification.MEAN, device=device).view(3, 1, 1)
+    std = torch.tensor(classification.STD, device=device).view(3, 1, 1)
+    loop_detector = None
+
+    def plain_step(frame):
+        with torch.no_grad():
+            crops = []
+            for obj in loop_detector.detect(frame):
+                crop = classification.square_crop(frame, obj["rect_params"])[:, :, :3]
+                pixels = torch.from_numpy(crop).to(device).permute(2, 0, 1).float().div(255)
+                resized = F.interpolate(pixels.unsqueeze(0), size=(size, size), mode="bilinear",
+                                        align_corners=False, antialias=True)[0]
+                crops.append((resized - mean) / std)
+            if crops:
+                probabilities, indices = model(torch.stack(crops)).softmax(1).max(1)
+                indices.tolist()
+
+    def loop():
+        nonlocal loop_detector
+        loop_detector = motion.MotionDetector()
+        return steady_ms(time_loop(frames, plain_step), warmup)
+
+    warmup = 5
+    pipeline_ms, loop_ms = best_of(repeat, loop, lambda: steady_ms(time_pipeline(frames, [
+        ("empycustom", {"module": os.path.join(COUNTER_RESOURCE, "motion_detector.py"), "mode": "detect"}),
+        ("emtracker", {"min-hits": 3, "max-age": 15, "high-confidence": 0.3}),
+        ("empycustom", {"module": os.path.join(COUNTER_RESOURCE, "image_classification.py"),
+                        "options": f'{{"weights": "{weights}", "device": "{device}"}}'}),
+    ]), warmup))
+    report("motion detector, tracker (pipeline only) and classifier", pipeline_ms, loop_ms)
+
+    classifier = classification.ObjectClassifier(model, [], device, size)
+    seed_transform = transforms.Compose([
+        transforms.Resize((size, size)), transforms.ToTensor(),
+        transforms.Normalize(mean=list(classification.MEAN), std=list(classification.STD))])
+    frames_with_objects = [(frame, found_objects) for frame, found_objects in zip(frames, objects) if found_objects]
+    if not frames_with_objects:
+        print("  (no objects found: no preprocessing figures)")
+        return
+
+    def ours(item):
+        frame, found_objects = item
+        return classifier.inputs_of(classifier.pixels_of(frame), found_objects)[0]
+
+    def seeds(item):
+        frame, found_objects = item
+        crops = [seed_transform(Image.fromarray(
+                     np.asarray(classification.square_crop(frame, obj["rect_params"]))[:, :, 0:3], mode="RGB"))
+                 .unsqueeze(0).to(device) for obj in found_objects]
+        return torch.cat(crops)
+
+    sample = frames_with_objects[:32]
+    report_preprocessing(f"the crops of one frame ({sum(len(o) for _, o in sample) / len(sample):.2f} objects)",
+                         per_call_ms(ours, sample, repeat=5), per_call_ms(seeds, sample, repeat=5))
+
+
+def bench_detector(frames, device, weights_dir, repeat):
+    program = load_program(os.path.join(COUNTER_RESOURCE, "object_detector.py"))
+    spec = program.MODEL
+    program.model_weights.write_random_weights(spec, weights_dir, seed=0)
+    model, _ = program.model_weights.load_model(spec, weights_dir, device)
+    height, width = frames[0].shape[:2]
+    print(f"Detector (the counter's primary with weights): ssdlite320_mobilenet_v3_large, {device}, "
+          f"{len(frames)} frames {width}x{height}")
+
+    def plain_step(frame):
+        with torch.no_grad():
+            pixels = torch.from_numpy(frame[:, :, :3]).to(device).permute(2, 0, 1).float().div(255)
+            detections = model([pixels])[0]
+            detections["boxes"][detections["scores"] >= 0.5].tolist()
+
+    warmup = 1
+    pipeline_ms, loop_ms = best_of(
+        repeat, lambda: steady_ms(time_loop(frames, plain_step), warmup),
+        lambda: steady_ms(time_pipeline(frames, [("empycustom", {
+            "module": os.path.join(COUNTER_RESOURCE, "object_detector.py"), "mode": "detect",
+            "options": f'{{"models_dir": "{weights_dir}", "fallback": "none", "device": "{device}"}}'})]),
+            warmup))
+    report("detection (random weights)", pipeline_ms, loop_ms)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--movie", help="a movie to decode (default: resource/make_sample_clip.sh's)")
+    parser.add_argument("--clip-frames", type=int, default=22, help="frames for the 3DCNN (22)")
+    parser.add_argument("--counter-frames", type=int, default=90, help="frames for the counter (90)")
+    parser.add_argument("--detector-frames", type=int, default=8, help="frames for the detector (8)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda (auto)")
+    parser.add_argument("--only", choices=["3dcnn", "counter", "detector"], help="one of the three")
+    parser.add_argument("--repeat", type=int, default=2, help="turns of loop and pipeline (2)")
+    args = parser.parse_args()
+    Gst.init(None)
+    with tempfile.TemporaryDirectory() as scratch:
+        movie = args.movie
+        if movie is None:
+            movie = os.path.join(scratch, "sample.mp4")
+            subprocess.run(["sh", os.path.join(SOURCE_ROOT, "resource", "make_sample_clip.sh"), movie,
+                            str(max(args.clip_frames, args.counter_frames, args.detector_frames)), "640x360"],
+                           check=True)
+        program = load_program(os.path.join(VIDEO_RESOURCE, "model_weights.py"))
+        device = program.pick_device(args.device)
+        if args.only in (None, "3dcnn"):
+            bench_video_classification(decode(movie, 640, 360, args.clip_frames), device,
+                                       os.path.join(scratch, "video_models"), args.repeat)
+        if args.only in (None, "counter"):
+            bench_counter(decode(movie, 360, 360, args.counter_frames), device,
+                          os.path.join(scratch, "counter_models"), args.repeat)
+        if args.only in (None, "detector"):
+            bench_detector(decode(movie, 360, 360, args.detector_frames), device,
+                           os.path.join(scratch, "detector_models"), args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""EMI Torch Imagenet Yolo IOU Counter's secondary: ImageNet classification of each object with
+torchvision's SqueezeNet 1.1, in empycustom after the primary and the tracker.
+
+As in the seed: each object is cut from the frame as a square where possible (the seed's rule,
+square_crop()), all crops of a frame go through the model as one batch, and the results come back
+one per object, in the objects' order, so empycustom attaches result i to object i:
+
+    [{"predicted_class": "black swan", "probability": 97.1}, ...]    probability: softmax, percent
+
+The tracker appends the record of each track that ended (tracking_ended_time set) to the objects;
+it is not in the picture, so it is not classified again: it gets the track's last result.
+
+Frames are RGB(A) (the app's input format RGBA). Options (the app config's empycustom `options`;
+paths relative to this file's folder unless absolute):
+    device      "auto" (CUDA when present, else the CPU), "cpu", "cuda", "cuda:1"      ("auto")
+    input_size  crops are resized to input_size × input_size                       (224)
+    weights     a checkpoint to load instead of models/squeezenet1_1.pth           ("")
+    models_dir  torch's hub dir and installed weights                              ("models")
+    labels      one label per line                                     ("imagenet_labels.txt")
+
+Run as a script, it installs weights (see model_weights.py): --install-weights FILE | --random-weights.
+"""
+
+import os
+import sys
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+
+import model_weights
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL = model_weights.ModelSpec("squeezenet1_1", lambda weights: squeezenet1_1(weights=weights),
+                                SqueezeNet1_1_Weights.DEFAULT)
+# The seed's normalisation (ImageNet's), on pixels in [0, 1].
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+DEFAULT_OPTIONS = {"device": "auto", "input_size": 224, "weights": "",
+                   "models_dir": model_weights.MODELS_DIR, "labels": "imagenet_labels.txt"}
+NOT_ENDED = "N/A"
+
+# The frame is mapped read-only and never written to: torch.from_numpy's warning about it is noise.
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+
+
+def settings_of(options):
+    """The options over the defaults; unknown keys and bad values raise ValueError naming them."""
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(DEFAULT_OPTIONS)}")
+    settings = {**DEFAULT_OPTIONS, **options}
+    size = settings["input_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 32:
+        raise ValueError(f"option 'input_size': {size!r} is not a whole number of at least 32")
+    return settings
+
+
+def square_crop(frame, rect):
+    """The seed's crop of an object: its box widened (or heightened) on both sides to a square
+    where the frame allows. `frame` is an H×W×C array or tensor; returns a view."""
+    left, top = int(rect["left"]), int(rect["top"])
+    width, height = int(rect["width"]), int(rect["height"])
+    frame_height, frame_width = frame.shape[0], frame.shape[1]
+    if width <= height:
+        diff = int((height - width) / 2)
+        return frame[top:top + height, max(0, left - diff):min(frame_width, left + width + diff)]
+    diff = int((width - height) / 2)
+    return frame[max(0, top - diff):min(frame_height, top + height + diff), left:left + width]
+
+
+def is_ended_track(obj):
+    return obj.get("tracking_ended_time", NOT_ENDED) != NOT_ENDED
+
+
+class ObjectClassifier:
+    def __init__(self, model, labels, device, input_size=224):
+        self.model = model
+        self.labels = labels
+        self.device = device
+        self.input_size = input_size
+        # (x / 255 - mean) / std as one multiply and one subtract.
+        self.scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=device).view(1, 3, 1, 1)
+        self.shift = torch.tensor([m / s for m, s in zip(MEAN, STD)], device=device).view(1, 3, 1, 1)
+        self.track_results = {}  # object_id → the track's last result, for its ended record
+
+    def preprocess(self, crop):
+        """An h×w×3 uint8 tensor → a normalised 1×3×size×size float tensor."""
+        planes = crop.permute(2, 0, 1).unsqueeze(0).to(torch.float32, memory_format=torch.contiguous_format)
+        height, width = planes.shape[2:]
+        size = self.input_size
+        # Normalising commutes with bilinear resizing (its weights sum to 1): do it on the smaller
+        # side. Antialiasing changes nothing when enlarging, and costs.
+        normalise_first = height * width <= size * size
+        if normalise_first:
+            planes = planes.mul_(self.scale).sub_(self.shift)
+        resized = F.interpolate(planes, size=(size, size), mode="bilinear", align_corners=False,
+                                antialias=height > size or width > size)
+        return resized if normalise_first else resized.mul_(self.scale).sub_(self.shift)
+
+    def pixels_of(self, frame):
+        """An H×W×C RGB(A) array → its H×W×3 uint8 tensor on the device (a view on the CPU)."""
+        pixels = torch.from_numpy(frame)
+        if self.device.type != "cpu":
+            pixels = pixels.to(self.device)  # the frame once, then the crops on the device
+        return pixels[:, :, :3]
+
+    def inputs_of(self, pixels, objects):
+        """(the model's batch, one crop per object that gets classified; those objects' indices).
+        The batch is None when no object does: ended tracks and objects without a box don't."""
+        batch, slots = [], []
+        for slot, obj in enumerate(objects):
+            rect = obj.get("rect_params")
+            if is_ended_track(obj) or not rect:
+                continue
+            crop = square_crop(pixels, rect)
+            if crop.shape[0] == 0 or crop.shape[1] == 0:
+                continue
+            batch.append(self.preprocess(crop))
+            slots.append(slot)
+        if not batch:
+            return None, slots
+        return (torch.cat(batch) if len(batch) > 1 else batch[0]), slots
+
+    def classify(self, frame, objects):
+        """One result per object, in order: {"predicted_class", "probability"}, or {} for an object
+        without a box (or an ended track never classified)."""
+        results = [{} for _ in objects]
+        for slot, obj in enumerate(objects):
+            if is_ended_track(obj):
+                results[slot] = self.track_results.pop(obj.get("object_id"), {})
+        with torch.no_grad():
+            inputs, slots = self.inputs_of(self.pixels_of(frame), objects)
+            if inputs is None:
+                return results
+            probabilities, indices = self.model(inputs).softmax(1).max(1)
+        for slot, probability, index in zip(slots, probabilities.tolist(), indices.tolist()):
+            result = {"predicted_class": model_weights.label_of(self.labels, index),
+                      "probability": 100.0 * probability}
+            results[slot] = result
+            object_id = objects[slot].get("object_id", -1)
+            if object_id >= 0:
+                self.track_results[object_id] = result
+        return results
+
+
+classifier = None
+
+
+def start(options):
+    global classifier
+    settings = settings_of(options)
+    device = model_weights.pick_device(settings["device"])
+    weights = model_weights.resource_path(HERE, settings["weights"]) if settings["weights"] else None
+    model, origin = model_weights.load_model(
+        MODEL, model_weights.resource_path(HERE, settings["models_dir"]), device, weights)
+    labels = model_weights.read_labels(model_weights.resource_path(HERE, settings["labels"]))
+    print(f"image_classification: squeezenet1_1 on {device}, weights from {origin}", flush=True)
+    classifier = ObjectClassifier(model, labels, device, settings["input_size"])
+
+
+def process_ip(io_buffer, in_meta, options):
+    return classifier.classify(io_buffer, in_meta["frame"][0].get("object", []))
+
+
+def stop(options):
+    global classifier
+    classifier = None
+
+
+if __name__ == "__main__":
+    sys.exit(model_weights.command_line(MODEL, HERE))

@@ -1,0 +1,86 @@
+#!/bin/bash
+# Prepares the models of EMI Torch Imagenet Yolo IOU Counter, as the seed does: runs GStreamer
+# pipelines whose programs' start() load the models, which downloads torchvision's pretrained
+# weights into models/ (torch's hub dir) the first time.
+#   SqueezeNet 1.1 (the secondary, image_classification.py): needed.
+#   SSDlite (the primary, object_detector.py): optional; without it the app detects moving objects.
+#
+#   ./prepare_resource.sh                          download the pretrained weights (needs the network)
+#   ./prepare_resource.sh --weights FILE           install a squeezenet1_1 checkpoint you have
+#   ./prepare_resource.sh --random-weights         randomly initialised squeezenet1_1 weights (seeded):
+#                                                  the app runs end to end, its classes mean nothing
+#   ./prepare_resource.sh --detector-weights FILE  install an ssdlite320_mobilenet_v3_large checkpoint
+# (--detector-weights goes with any of the others.)
+#
+# Re-running is harmless: installed weights are kept and a finished download is not repeated.
+# The emi plugin comes from GST_PLUGIN_PATH when it is set (a build's plugin/ folder), else from
+# GStreamer's installed plugins; Python is Debian's /usr/bin/python3 (EMI_PYTHON to change it).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+python=${EMI_PYTHON:-/usr/bin/python3}
+classifier="$here/image_classification.py"
+detector="$here/object_detector.py"
+
+usage() {
+  echo "usage: $0 [--weights FILE | --random-weights] [--detector-weights FILE]" >&2
+  exit 2
+}
+
+classifier_mode=download
+detector_weights=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --weights)
+      if [ $# -lt 2 ] || [ $classifier_mode != download ]; then usage; fi
+      classifier_mode=install; classifier_weights=$2; shift 2 ;;
+    --random-weights)
+      if [ $classifier_mode != download ]; then usage; fi
+      classifier_mode=random; shift ;;
+    --detector-weights)
+      if [ $# -lt 2 ]; then usage; fi
+      detector_weights=$2; shift 2 ;;
+    *) usage ;;
+  esac
+done
+
+if ! gst-inspect-1.0 empycustom >/dev/null 2>&1; then
+  echo "prepare_resource.sh: GStreamer has no empycustom element: set GST_PLUGIN_PATH to the" \
+       "plugin/ folder of an emi build, or install emi (meson install)" >&2
+  exit 1
+fi
+
+case $classifier_mode in
+  install) "$python" "$classifier" --install-weights "$classifier_weights" ;;
+  random) "$python" "$classifier" --random-weights ;;
+esac
+if [ -n "$detector_weights" ]; then
+  "$python" "$detector" --install-weights "$detector_weights"
+fi
+
+# Runs one frame through a program whose start() loads its model (installed weights, or the
+# pretrained ones, downloaded).
+load_model() {
+  gst-launch-1.0 -q videotestsrc num-buffers=1 ! videoconvert ! \
+    video/x-raw,format=RGBA,width=360,height=360 ! "$@" on-error=fail ! fakesink
+}
+
+if ! load_model empycustom mode=detect module="\"$detector\"" options='{"fallback": "none"}'; then
+  echo "prepare_resource.sh: no ssdlite320_mobilenet_v3_large weights (the error above says why)." \
+       "The app detects moving objects instead; to detect COCO objects, install a checkpoint you" \
+       "have with $0 --detector-weights FILE" >&2
+fi
+
+if ! load_model empycustom module="\"$classifier\""; then
+  cat >&2 <<MESSAGE
+
+prepare_resource.sh: squeezenet1_1 could not be loaded (the error above says why; offline, the
+pretrained weights can't be downloaded). Install weights yourself instead:
+  $0 --weights FILE
+      installs a checkpoint of squeezenet1_1 you have (a state_dict saved with torch.save)
+  $0 --random-weights
+      writes randomly initialised weights: the app runs end to end, its classes mean nothing
+MESSAGE
+  exit 1
+fi
+echo "prepare_resource.sh: the models are ready (in $here/models)"

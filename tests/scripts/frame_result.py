@@ -1,0 +1,4 @@
+# A 3DCNN-like program: one frame-level result per frame, probability rising with frame_num.
+def process_ip(io_buffer, in_meta):
+    frame_num = in_meta["frame"][0]["frame_num"]
+    return [{"predicted_class": "marching", "probability": float(frame_num)}]

@@ -1,0 +1,226 @@
+"""The app folder, emi_stream_config.json validation, and `emi new | check | run`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+from emi import app as emi_app  # noqa: E402
+from emi import cli, runner  # noqa: E402
+
+SCRIPTS = os.environ["EMI_TEST_SCRIPTS"]
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+Gst.init(None)
+
+
+def make_app(folder, pipeline=None, **extra):
+    """An app folder running tests/scripts/frame_result.py as its empycustom."""
+    os.makedirs(os.path.join(folder, "resource"), exist_ok=True)
+    os.makedirs(os.path.join(folder, "streams"), exist_ok=True)
+    with open(os.path.join(SCRIPTS, "frame_result.py")) as source, \
+            open(os.path.join(folder, "resource", "program.py"), "w") as target:
+        target.write(source.read())
+    config = {
+        "developer_name": "emi tests", "application_name": "Test App",
+        "application_version": "1.0.0", "application_description": "frame results",
+        "pipeline_configuration": pipeline if pipeline is not None else {
+            "input": {"width": 64, "height": 48, "format": "RGBA"},
+            "empycustom": {"custom-lib": "resource/program.py", "process-interval": 1,
+                           "options": {"threshold": 1}},
+            "overlay": {"display-clock": True},
+            "aimeta": {"signal-interval": 1},
+        },
+        "signal_callback_function_name": "emi_signal_callback",
+        "event_item_keys": [{"key": "predicted_class", "type": "string"},
+                            {"key": "probability", "type": "float", "min_value": 0, "max_value": 100}],
+        "options": {},
+    }
+    config.update(extra)
+    with open(os.path.join(folder, emi_app.CONFIG_NAME), "w") as config_file:
+        json.dump(config, config_file)
+    with open(os.path.join(folder, emi_app.CALLBACK_NAME), "w") as callback:
+        callback.write(
+            "def emi_signal_callback(signal):\n"
+            "    frame = signal['frame'][0]\n"
+            "    return [dict(result) for result in frame.get('emcustom', [])], ''\n")
+    stream = {"stream_id": "cam1", "stream_type": "file", "location": "",
+              "action_rules": [{"rule_name": "Record", "and": [
+                  {"key": "probability", "operator": ">=", "value": 30}], "or": [],
+                  "action": {"action_name": "record", "duration_in_seconds": 1,
+                             "max_duration_in_seconds": 60}}]}
+    with open(os.path.join(folder, "streams", "stream.json"), "w") as stream_file:
+        json.dump(stream, stream_file)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("media") / "clip.mp4")
+    subprocess.run(["sh", os.path.join(SOURCE_ROOT, "resource", "make_sample_clip.sh"), path, "60",
+                    "96x72"], check=True)
+    return path
+
+
+def config_error(folder):
+    with pytest.raises(emi_app.AppConfigError) as error:
+        emi_app.load_app(folder)
+    return str(error.value)
+
+
+def test_a_valid_app_maps_to_our_elements(tmp_path):
+    app = emi_app.load_app(make_app(str(tmp_path / "app")))
+    assert [stage.factory for stage in app.stages] == ["empycustom", "emoverlay"]
+    program = app.stages[0].properties
+    assert program["module"] == str(tmp_path / "app" / "resource" / "program.py")
+    assert json.loads(program["options"]) == {"threshold": 1}
+    assert (app.width, app.height, app.format) == (64, 48, "RGBA")
+    assert app.callback_function == "emi_signal_callback"
+
+
+def test_deepstream_properties_are_reported_not_run(tmp_path):
+    pipeline = {"input": {"width": 64, "height": 48, "batched-push-timeout": 40000},
+                "primary": {"config-file-path": "pgie.txt"},
+                "tracker": {"ll-lib-file": "libnvds_nvmultiobjecttracker.so", "iou-threshold": 0.4},
+                "secondary": [{"empycustom": {"custom-lib": "resource/program.py"}}],
+                "aimeta": {"signal-interval": 2, "silent": True}}
+    app = emi_app.load_app(make_app(str(tmp_path / "app"), pipeline))
+    assert [stage.role for stage in app.stages] == ["tracker", "secondary[0]"]
+    assert app.signal_interval == 2
+    assert "pipeline_configuration.input.batched-push-timeout (DeepStream nvstreammux only)" in app.ignored
+    assert any(item.startswith("pipeline_configuration.primary (a DeepStream nvinfer stage") for item in app.ignored)
+    assert "pipeline_configuration.aimeta.silent (EDGEMATRIX aimeta only)" in app.ignored
+    pipeline_object, _, ignored = runner.build_pipeline(
+        app, os.path.join(app.folder, "streams", "stream.json"), "test", str(tmp_path / "out"), annotated=False)
+    assert "pipeline_configuration.tracker.ll-lib-file (no such property of emtracker)" in ignored
+    tracker = next(element for element in pipeline_object.iterate_elements()
+                   if element.get_factory().get_name() == "emtracker")
+    assert tracker.get_property("iou-threshold") == pytest.approx(0.4)
+
+
+def test_config_errors_name_the_file_and_the_field(tmp_path):
+    folder = str(tmp_path / "app")
+    config_path = os.path.join(folder, emi_app.CONFIG_NAME)
+    make_app(folder)
+    config = json.load(open(config_path))
+    config["pipeline_configuration"]["tracker"] = {"iou-threshold": "high"}
+    json.dump(config, open(config_path, "w"))
+    assert config_error(folder) == (f"{config_path}: pipeline_configuration.tracker.iou-threshold: "
+                                    "'high' is not of type 'number'")
+    config["pipeline_configuration"]["tracker"] = {}
+    config["pipeline_configuration"]["empycustom"]["custom-lib"] = "resource/missing.py"
+    json.dump(config, open(config_path, "w"))
+    assert config_error(folder) == (f"{config_path}: pipeline_configuration.empycustom.custom-lib: "
+                                    f"no such file: {os.path.join(folder, 'resource', 'missing.py')}")
+    del config["application_name"]
+    json.dump(config, open(config_path, "w"))
+    assert config_error(folder) == f"{config_path}: (top level): 'application_name' is a required property"
+    open(config_path, "w").write("{\"application_name\": ")
+    assert config_error(folder).startswith(f"{config_path}: not valid JSON: ")
+    assert config_error(str(tmp_path / "nowhere")) == f"{tmp_path / 'nowhere'}: no such app folder"
+
+
+def test_events_are_checked_against_event_item_keys():
+    keys = [{"key": "predicted_class", "type": "string", "options": ["marching", "running"]},
+            {"key": "probability", "type": "float", "min_value": 0, "max_value": 100}]
+    assert emi_app.check_event({"predicted_class": "marching", "probability": 63}, keys) == []
+    assert emi_app.check_event({"predicted_class": "sitting", "probability": 163.0}, keys) == [
+        "'predicted_class' = 'sitting' is not one of ['marching', 'running']",
+        "'probability' = 163.0 is above 100"]
+    assert emi_app.check_event({"probability": "63"}, keys) == [
+        "missing 'predicted_class'", "'probability' is str, not float"]
+
+
+def test_new_copies_a_template_and_refuses_to_overwrite(tmp_path, monkeypatch):
+    templates = tmp_path / "templates"
+    make_app(str(templates / "My Template"))
+    monkeypatch.setattr(cli, "TEMPLATE_FOLDERS", [str(templates)])
+    created = cli.new_app("My Template", str(tmp_path / "mine"))
+    assert os.path.isfile(os.path.join(created, emi_app.CONFIG_NAME))
+    with pytest.raises(emi_app.AppConfigError, match="already exists"):
+        cli.new_app("My Template", str(tmp_path / "mine"))
+    with pytest.raises(emi_app.AppConfigError, match=r"no template 'Other' \(templates: My Template\)"):
+        cli.new_app("Other", str(tmp_path / "other"))
+
+
+def test_check_runs_the_program_and_the_callback(tmp_path, capsys):
+    folder = make_app(str(tmp_path / "app"))
+    assert cli.check_app(folder, frames=5) == 0
+    out = capsys.readouterr().out
+    assert "programs ran on 5 generated frames: 5 signals" in out
+    assert '"predicted_class": "marching", "probability": 4.0' in out
+    signal_path = tmp_path / "signal.json"
+    signal_path.write_text(json.dumps({"frame": [{"frame_num": 0, "timestamp": "T",
+                                                   "emcustom": [{"predicted_class": 3, "probability": 500}]}]}))
+    assert cli.check_app(folder, str(signal_path), frames=2) == 2
+    out = capsys.readouterr().out
+    assert "'predicted_class' is int, not string" in out and "'probability' = 500 is above 100" in out
+
+
+def test_run_writes_signals_events_clips_and_an_annotated_movie(tmp_path, clip):
+    app = emi_app.load_app(make_app(str(tmp_path / "app")))
+    out = str(tmp_path / "out")
+    summary = runner.run_app(app, os.path.join(app.folder, "streams", "stream.json"), clip, out,
+                             out=open(os.devnull, "w"))
+    assert summary["frames"] == 60 and summary["signals"] == 60 and summary["events"] == 60
+    assert summary["firings"] == 30  # probability = frame_num >= 30
+    lines = [json.loads(line) for line in open(summary["signals_file"])]
+    assert sum("frame" in line for line in lines) == 60
+    assert sum("firing" in line for line in lines) == 30
+    assert len(summary["clips"]) == 1 and os.path.basename(summary["clips"][0]).startswith("cam1_1_")
+    assert decoded_frames(summary["annotated"]) == 60
+
+
+def decoded_frames(path):
+    pipeline = Gst.parse_launch(f'filesrc location="{path}" ! decodebin ! '
+                                "fakesink name=sink")
+    frames = 0
+
+    def count(pad, info):
+        nonlocal frames
+        frames += 1
+        return Gst.PadProbeReturn.OK
+
+    pipeline.get_by_name("sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, count)
+    pipeline.set_state(Gst.State.PLAYING)
+    message = pipeline.get_bus().timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    assert message is not None and message.type == Gst.MessageType.EOS, f"{path} does not decode"
+    return frames
+
+
+def test_ctrl_c_ends_cleanly_with_valid_files(tmp_path):
+    folder = make_app(str(tmp_path / "app"))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emi", "run", folder, "--stream", "streams/stream.json", "--input", "test",
+         "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    signals = out / runner.SIGNALS_NAME
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:  # until 10 frames went through
+        if signals.exists() and sum(1 for _ in open(signals)) >= 10:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    summary = json.loads(stdout)
+    assert summary["interrupted"] and 10 <= summary["frames"] < runner.TEST_PATTERN_FRAMES
+    assert all(json.loads(line) for line in open(signals))  # every line whole
+    assert decoded_frames(summary["annotated"]) == summary["frames"]
+
+
+def test_a_missing_movie_is_a_clear_error(tmp_path, capsys):
+    folder = make_app(str(tmp_path / "app"))
+    assert cli.main(["run", folder, "--stream", "streams/stream.json", "--input", str(tmp_path / "none.mp4"),
+                     "--output", str(tmp_path / "out")]) == 1
+    assert f"emi: {tmp_path / 'none.mp4'}: no such movie" in capsys.readouterr().err

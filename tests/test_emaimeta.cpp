@@ -1,0 +1,285 @@
+// emaimeta: signals out (file, bus), the signal callback off the streaming thread, action rules,
+// errors, and the record action end to end.
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gst_test_support.h"
+#include "python_host.h"
+
+namespace emi::test {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+fs::path scratch_dir(const std::string& name) {
+  const fs::path dir = fs::path(testing::TempDir()) / ("emaimeta_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<json> json_lines(const fs::path& path) {
+  std::vector<json> lines;
+  std::ifstream file(path);
+  for (std::string line; std::getline(file, line);) lines.push_back(json::parse(line));
+  return lines;
+}
+
+// A frame carrying a document with one frame-level result, as an empycustom 3DCNN program writes.
+GstBuffer* frame_with_result(guint64 index, double probability) {
+  GstBuffer* buffer = patterned_frame("RGBA", 32, 32, static_cast<int>(index), index * GST_SECOND / 30);
+  json document = build_document(buffer, {index, 32, 32});
+  document["frame"][0]["emcustom"] = json::array({{{"predicted_class", "marching"}, {"probability", probability}}});
+  write_document(buffer, std::move(document));
+  return buffer;
+}
+
+fs::path write_stream_config(const fs::path& dir, const json& rules) {
+  const fs::path path = dir / "stream.json";
+  std::ofstream(path) << json{{"stream_id", "cam1"}, {"stream_type", "file"}, {"action_rules", rules}}.dump();
+  return path;
+}
+
+const json kRecordOver20 = json::array({{{"rule_name", "3DCNN Classification"},
+                                         {"and", {{{"key", "probability"}, {"operator", ">="}, {"value", 20}}}},
+                                         {"or", json::array()},
+                                         {"action", {{"action_name", "record"}, {"duration_in_seconds", 1},
+                                                     {"max_duration_in_seconds", 60}}}}});
+
+std::vector<json> messages_named(Watched& watched, const char* name) {
+  std::vector<json> documents;
+  for (MessagePtr& message : watched.take(GST_MESSAGE_ELEMENT)) {
+    const GstStructure* structure = gst_message_get_structure(message.get());
+    if (gst_structure_has_name(structure, name))
+      documents.push_back(json::parse(gst_structure_get_string(structure, kDocumentField)));
+  }
+  return documents;
+}
+
+TEST(EmAiMeta, SignalsGoToTheFileAndTheBusEveryIntervalFrames) {
+  const fs::path dir = scratch_dir("signals");
+  Watched watched("emaimeta signal-interval=2 location=" + (dir / "out.jsonl").string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  std::vector<json> sent;
+  for (guint64 index = 0; index < 6; ++index) {
+    GstBuffer* frame = frame_with_result(index, 10.0 * index);
+    if (index % 2 == 0) sent.push_back(read_document(frame).value());
+    UniqueBuffer out = push_and_pull(harness.get(), frame);
+    ASSERT_TRUE(out);
+  }
+  const std::vector<json> lines = json_lines(dir / "out.jsonl");
+  EXPECT_EQ(lines, sent);  // each line is the frame document as it was attached
+  EXPECT_EQ(messages_named(watched, "emi-signal"), sent);
+  EXPECT_EQ(watched.counter("signals"), 3u);
+}
+
+TEST(EmAiMeta, AFrameWithoutDocumentSignalsItsFrameFields) {
+  const fs::path dir = scratch_dir("bare");
+  Watched watched("emaimeta location=" + (dir / "out.jsonl").string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  ASSERT_TRUE(push_and_pull(harness.get(), patterned_frame("RGBA", 32, 32, 0, 5 * GST_SECOND)));
+  const std::vector<json> lines = json_lines(dir / "out.jsonl");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["frame"][0]["buf_pts"].get<guint64>(), 5 * GST_SECOND);
+  EXPECT_EQ(lines[0]["frame"][0]["source_frame_width"], 32);
+  EXPECT_TRUE(lines[0]["frame"][0]["timestamp"].is_string());
+}
+
+TEST(EmAiMeta, CallbackEventsFireRulesAndFiringsAreLogged) {
+  const fs::path dir = scratch_dir("callback");
+  Watched watched("emaimeta location=" + (dir / "out.jsonl").string() + " callback-module=" +
+                  script("signal_callback.py") + " stream-config=" +
+                  write_stream_config(dir, {{{"rule_name", "Marching"},
+                                             {"and", {{{"key", "probability"}, {"operator", ">="}, {"value", 20}}}},
+                                             {"action", {{"action_name", "upload"},
+                                                         {"deliveryStreamName", "s"},
+                                                         {"accessKey", "AKID"}, {"secretKey", "secret"},
+                                                         {"region", "us-east-1"},
+                                                         {"endpoint", "http://127.0.0.1:9/"}}}}})
+                      .string() +
+                  " spool-dir=" + (dir / "spool").string() + " upload-timeout=0");
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  for (guint64 index = 0; index < 4; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(index, 15.0 * index)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());  // drains the callback's queue
+
+  EXPECT_EQ(watched.counter("events"), 4u);
+  EXPECT_EQ(watched.counter("firings"), 2u);  // probabilities 30 and 45
+  const std::vector<json> fired = messages_named(watched, "emi-action-fired");
+  ASSERT_EQ(fired.size(), 2u);
+  EXPECT_EQ(fired[0]["rule_name"], "Marching");
+  EXPECT_EQ(fired[0]["event"]["probability"], 30.0);
+  EXPECT_EQ(fired[1]["frame_num"], 3);
+  int event_lines = 0, firing_lines = 0;
+  for (const json& line : json_lines(dir / "out.jsonl")) {
+    if (line.contains("events")) {
+      ++event_lines;
+      EXPECT_EQ(line["debug"], "frame " + std::to_string(line["frame_num"].get<int>()));
+    }
+    if (line.contains("firing")) ++firing_lines;
+  }
+  EXPECT_EQ(event_lines, 4);
+  EXPECT_EQ(firing_lines, 2);
+}
+
+TEST(EmAiMeta, WithoutCallbackTheRecordsAreTheEvents) {
+  const fs::path dir = scratch_dir("records");
+  Watched watched("emaimeta stream-config=" +
+                  write_stream_config(dir, {{{"rule_name", "Marching"},
+                                             {"and", {{{"key", "predicted_class"}, {"operator", "="}, {"value", "marching"}},
+                                                      {{"key", "probability"}, {"operator", ">"}, {"value", 20}}}},
+                                             {"action", {{"action_name", "upload"}, {"deliveryStreamName", "s"},
+                                                         {"accessKey", "AKID"}, {"secretKey", "secret"},
+                                                         {"region", "us-east-1"},
+                                                         {"endpoint", "http://127.0.0.1:9/"}}}}})
+                      .string() +
+                  " spool-dir=" + (dir / "spool").string() + " upload-timeout=0");
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  for (guint64 index = 0; index < 3; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(index, 20.0 * index)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  EXPECT_EQ(watched.counter("events"), 3u);
+  EXPECT_EQ(watched.counter("firings"), 1u);  // 40 > 20; 20 is not
+}
+
+TEST(EmAiMeta, ASlowCallbackNeverStallsTheVideo) {
+  const fs::path dir = scratch_dir("slow");
+  Watched watched("emaimeta callback-module=" + script("signal_callback.py") +
+                  " callback-function=waits_for_release location=" + (dir / "out.jsonl").string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  // The callback blocks on the first signal; every frame still comes out.
+  for (guint64 index = 0; index < 20; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(index, 1)));
+  EXPECT_EQ(watched.counter("events"), 0u);
+  EXPECT_EQ(json_lines(dir / "out.jsonl").size(), 20u);  // the signals are already written
+  {
+    python::ensure_started();
+    python::GilGuard gil;
+    for (auto module : pybind11::module_::import("sys").attr("modules").attr("values")()) {
+      if (pybind11::hasattr(module, "waits_for_release")) module.attr("release").attr("set")();
+    }
+  }
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  EXPECT_EQ(watched.counter("events"), 20u);  // none lost
+  EXPECT_EQ(watched.counter("dropped-signals"), 0u);
+}
+
+TEST(EmAiMeta, ACallbackThatRaisesIsReportedAndTheStreamGoesOn) {
+  Watched watched("emaimeta callback-module=" + script("signal_callback.py") + " callback-function=raises");
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  for (guint64 index = 0; index < 3; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(index, 1)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  EXPECT_EQ(watched.counter("callback-errors"), 1u);
+  EXPECT_EQ(watched.counter("events"), 2u);
+  const std::vector<MessagePtr> warnings = watched.take(GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  const MessageText text = text_of(warnings[0].get());
+  EXPECT_NE(text.message.find("raises() of " + script("signal_callback.py")), std::string::npos) << text.message;
+  EXPECT_NE(text.message.find("KeyError"), std::string::npos) << text.message;
+  EXPECT_NE(text.debug.find("Traceback"), std::string::npos);
+}
+
+TEST(EmAiMeta, ACallbackThatReturnsGarbageIsReported) {
+  Watched watched("emaimeta callback-module=" + script("signal_callback.py") + " callback-function=wrong_shape");
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(0, 1)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  const std::vector<MessagePtr> warnings = watched.take(GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  const std::string message = text_of(warnings[0].get()).message;
+  EXPECT_NE(message.find(script("signal_callback.py")), std::string::npos) << message;
+  EXPECT_NE(message.find("events of type int"), std::string::npos) << message;
+  EXPECT_EQ(watched.counter("callback-errors"), 1u);
+}
+
+TEST(EmAiMeta, AValueErrorEventStopsTheStream) {
+  Watched watched("emaimeta callback-module=" + script("signal_callback.py") + " callback-function=stops_the_app");
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(0, 1)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());  // waits for the callback
+  const std::vector<MessagePtr> errors = watched.take(GST_MESSAGE_ERROR);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(text_of(errors[0].get()).message.find("camera 3 is not configured"), std::string::npos);
+  // Past the EOS (a flush that keeps the segment), the element refuses frames.
+  gst_harness_push_event(harness.get(), gst_event_new_flush_start());
+  gst_harness_push_event(harness.get(), gst_event_new_flush_stop(FALSE));
+  EXPECT_EQ(gst_harness_push(harness.get(), frame_with_result(1, 1)), GST_FLOW_ERROR);
+}
+
+// Start fails with an error that names the file and the cause.
+std::string start_error(const std::string& description) {
+  Watched watched(description);
+  EXPECT_EQ(gst_element_set_state(watched.element.get(), GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  const std::vector<MessagePtr> errors = watched.take(GST_MESSAGE_ERROR);
+  if (errors.empty()) return "";
+  return text_of(errors[0].get()).message;
+}
+
+TEST(EmAiMeta, BadSettingsFailAtStartNamingFileAndCause) {
+  const fs::path dir = scratch_dir("bad");
+  json rules = kRecordOver20;
+  rules[0]["and"][0]["operator"] = "~";
+  const fs::path config = write_stream_config(dir, rules);
+  EXPECT_EQ(start_error("emaimeta stream-config=" + config.string()),
+            config.string() + ": action_rules[0] (\"3DCNN Classification\"): and[0].operator: unknown operator "
+                              "\"~\" (use =, ==, !=, >, >=, < or <=)");
+  EXPECT_EQ(start_error("emaimeta stream-config=" + (dir / "none.json").string()),
+            (dir / "none.json").string() + ": can't open the stream config");
+  EXPECT_EQ(start_error("emaimeta callback-module=" + (dir / "missing.py").string()),
+            (dir / "missing.py").string() + ": no such file");
+  EXPECT_EQ(start_error("emaimeta callback-module=" + script("signal_callback.py") + " callback-function=nope"),
+            script("signal_callback.py") + " has no function nope()");
+  EXPECT_NE(start_error("emaimeta callback-module=" + script("syntax_error.py")).find("SyntaxError"), std::string::npos);
+  EXPECT_NE(start_error("emaimeta location=" + (dir / "no" / "such" / "dir" / "x.jsonl").string())
+                .find("can't open for writing"),
+            std::string::npos);
+}
+
+TEST(EmAiMeta, TracksEndedAtEosBecomeASignal) {
+  Watched watched("emaimeta callback-module=" + script("signal_callback.py"));
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(0, 1)));
+  const json ended = {{"frame", {{{"frame_num", 0}, {"timestamp", "T"},
+                                  {"object", {{{"object_id", 4}, {"tracking_ended_time", "T"},
+                                               {"tracking_duration_in_seconds", 2.0}}}}}}}};
+  gst_harness_push_event(harness.get(),
+                         gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM,
+                                              gst_structure_new(kEndedTracksName, kDocumentField, G_TYPE_STRING,
+                                                                ended.dump().c_str(), nullptr)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  EXPECT_EQ(watched.counter("signals"), 2u);
+  EXPECT_EQ(watched.counter("events"), 2u);  // the frame's result and the ended track
+}
+
+TEST(EmAiMeta, RecordRulesWriteClipsAroundEvents) {
+  const fs::path dir = scratch_dir("record");
+  Watched watched("emaimeta record-dir=" + (dir / "clips").string() +
+                  " stream-config=" + write_stream_config(dir, kRecordOver20).string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 64, 48);
+  for (guint64 index = 0; index < 90; ++index) {  // 3 s; one event at 1.5 s
+    GstBuffer* frame = patterned_frame("RGBA", 64, 48, static_cast<int>(index), index * GST_SECOND / 30);
+    json document = build_document(frame, {index, 64, 48});
+    document["frame"][0]["emcustom"] = json::array({{{"probability", index == 45 ? 63.0 : 1.0}}});
+    write_document(frame, std::move(document));
+    ASSERT_TRUE(push_and_pull(harness.get(), frame));
+  }
+  gst_harness_push_event(harness.get(), gst_event_new_eos());  // the clip is complete once EOS is through
+  EXPECT_EQ(watched.counter("firings"), 1u);
+  std::vector<fs::path> clips;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir / "clips"))
+    if (entry.path().extension() == ".mp4") clips.push_back(entry.path());
+  ASSERT_EQ(clips.size(), 1u);
+  EXPECT_EQ(clips[0].filename().string().rfind("cam1_1_", 0), 0u) << clips[0];
+  EXPECT_GT(fs::file_size(clips[0]), 0u);
+  fs::path sidecar = clips[0];
+  sidecar.replace_extension(".json");
+  ASSERT_TRUE(fs::exists(sidecar));
+  EXPECT_TRUE(watched.take(GST_MESSAGE_WARNING).empty());
+}
+
+}  // namespace
+}  // namespace emi::test
