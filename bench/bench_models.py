@@ -5,7 +5,8 @@
 Real architectures with random weights (nothing is downloaded): ssdlite320_mobilenet_v3_large for
 detection, mobilenet_v3_large for classification. Each variant runs `--runs` times, alternating
 with its torch loop; the table gives medians in ms per frame and the element's fps as a fraction
-of the loop's (target: at least 0.95).
+of the loop's (target: at least 0.95), by wall-clock time and by the process's CPU time (less
+disturbed by other work on the machine).
 
 - Elements: an appsrc holding every frame already (640x360 RGBA) feeds the element and a fakesink.
   The pipeline prerolls (which loads the model, makes its dry run and passes the first frame), then
@@ -46,7 +47,8 @@ def make_frames(count):
 
 
 def element_ms_per_frame(description, frames, rois=None):
-    """ms per frame of `description` over frames 1..N-1 (frame 0 passes during preroll)."""
+    """Wall and CPU ms per frame of `description` over frames 1..N-1 (frame 0 passes during
+    preroll)."""
     pipeline = Gst.parse_launch(
         f"appsrc name=src format=time max-bytes=0 caps=video/x-raw,format=RGBA,width={WIDTH},height={HEIGHT},"
         f"framerate=30/1 ! {description} ! fakesink sync=false")
@@ -62,14 +64,14 @@ def element_ms_per_frame(description, frames, rois=None):
     changed, _, _ = pipeline.get_state(300 * Gst.SECOND)
     if changed == Gst.StateChangeReturn.FAILURE:
         fail(pipeline)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     pipeline.set_state(Gst.State.PLAYING)
     message = pipeline.get_bus().timed_pop_filtered(600 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     if message is None or message.type == Gst.MessageType.ERROR:
         fail(pipeline, message)
     pipeline.set_state(Gst.State.NULL)
-    return 1000.0 * elapsed / (len(frames) - 1)
+    return 1000.0 * elapsed / (len(frames) - 1), 1000.0 * cpu / (len(frames) - 1)
 
 
 def fail(pipeline, message=None):
@@ -80,14 +82,15 @@ def fail(pipeline, message=None):
 
 
 def loop_ms_per_frame(step, frames, interval=1):
-    """ms per frame of `step(frame)` on frames 1..N-1, run on every `interval`th frame as the
-    elements do (frame 0, the warm-up, counts as the first)."""
+    """Wall and CPU ms per frame of `step(frame)` on frames 1..N-1, run on every `interval`th
+    frame as the elements do (frame 0, the warm-up, counts as the first)."""
     step(frames[0])
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for index, frame in enumerate(frames[1:], start=1):
         if index % interval == 0:  # between, the last results stand
             step(frame)
-    return 1000.0 * (time.perf_counter() - start) / (len(frames) - 1)
+    return (1000.0 * (time.perf_counter() - start) / (len(frames) - 1),
+            1000.0 * (time.process_time() - cpu_start) / (len(frames) - 1))
 
 
 def rgb(frame):
@@ -123,7 +126,7 @@ def classify_step(model, transforms, boxes=None, batched=True):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=21, help="frames per run (the first is a warm-up)")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each variant; medians are reported")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each variant; medians are reported")
     arguments = parser.parse_args()
     Gst.init(None)
     frames = make_frames(arguments.frames)
@@ -151,14 +154,17 @@ def main():
     ]
     print(f"{len(frames) - 1} timed frames of {WIDTH}x{HEIGHT} RGBA, {arguments.runs} runs, "
           f"torch {torch.__version__} with {torch.get_num_threads()} thread(s)\n")
-    print(f"{'variant':28} {'element ms':>11} {'torch ms':>9} {'fps ratio':>10}")
+    print(f"{'':28} {'---------- wall ms/frame ----------':>36}  {'---------- cpu ms/frame -----------':>36}")
+    print(f"{'variant':28} {'element':>11} {'torch':>11} {'fps ratio':>12}  {'element':>11} {'torch':>11} {'ratio':>12}")
     for name, description, rois, step, interval in variants:
-        element_times, loop_times = [], []
+        element_runs, loop_runs = [], []
         for _ in range(arguments.runs):
-            element_times.append(element_ms_per_frame(description, frames, rois))
-            loop_times.append(loop_ms_per_frame(step, frames, interval))
-        element, loop = statistics.median(element_times), statistics.median(loop_times)
-        print(f"{name:28} {element:11.2f} {loop:9.2f} {loop / element:10.3f}", flush=True)
+            element_runs.append(element_ms_per_frame(description, frames, rois))
+            loop_runs.append(loop_ms_per_frame(step, frames, interval))
+        element_wall, element_cpu = (statistics.median(times) for times in zip(*element_runs))
+        loop_wall, loop_cpu = (statistics.median(times) for times in zip(*loop_runs))
+        print(f"{name:28} {element_wall:11.2f} {loop_wall:11.2f} {loop_wall / element_wall:12.3f}  "
+              f"{element_cpu:11.2f} {loop_cpu:11.2f} {loop_cpu / element_cpu:12.3f}", flush=True)
 
 
 if __name__ == "__main__":

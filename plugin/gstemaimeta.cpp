@@ -8,7 +8,8 @@
  * stream config's `action_rules` are evaluated on every event, and the rules that fire run their
  * action: `record` (a clip around the event in `record-dir`) or `upload` (the event to AWS Kinesis
  * Firehose). Each firing is a JSON line `{"firing": {...}}` in the output and an element message
- * named `emi-action-fired`. Frames pass unchanged.
+ * named `emi-action-fired`; each clip, once written, an element message named `emi-clip-recorded`
+ * (its path, sidecar, pts range, frames and events). Frames pass unchanged.
  *
  * |[
  * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! \
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "action_engine.h"
@@ -41,6 +43,7 @@ using nlohmann::json;
 
 constexpr char kSignalMessageName[] = "emi-signal";
 constexpr char kFiredMessageName[] = "emi-action-fired";
+constexpr char kClipMessageName[] = "emi-clip-recorded";
 constexpr guint kDefaultMaxPending = 1000;
 constexpr guint kDefaultUploadTimeoutMs = 10000;
 constexpr char kDefaultCallbackFunction[] = "signal_callback";
@@ -69,7 +72,7 @@ struct Runtime {
   guint upload_timeout_ms = kDefaultUploadTimeoutMs;
   int width = 0;
   int height = 0;
-  bool live_source = true;  // until upstream says otherwise: never wait on a camera
+  std::optional<bool> live_source;  // asked upstream on the first frame
   guint64 frames = 0;
   GstClockTime last_pts = GST_CLOCK_TIME_NONE;
 };
@@ -240,9 +243,11 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
                                   : std::string(g_get_user_cache_dir()) + "/emi/firehose-spool";
   try {
     runtime.actions = std::make_unique<emi::RuleActions>(
-        engine_settings.stream_config, action_settings, [self](const std::string& message) {
+        engine_settings.stream_config, action_settings,
+        [self](const std::string& message) {
           GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("%s", message.c_str()), (nullptr));
-        });
+        },
+        [self](const json& clip) { post_json_message(self, kClipMessageName, clip.dump()); });
   } catch (const std::exception& error) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s: %s", settings.stream_config.c_str(), error.what()), (nullptr));
     return FALSE;
@@ -278,11 +283,6 @@ static gboolean gst_em_ai_meta_set_caps(GstBaseTransform* transform, GstCaps* in
   runtime.width = GST_VIDEO_INFO_WIDTH(&info);
   runtime.height = GST_VIDEO_INFO_HEIGHT(&info);
   if (runtime.actions && runtime.actions->records()) {
-    std::unique_ptr<GstQuery, emi::ReleaseWith<gst_query_unref>> latency(gst_query_new_latency());
-    gboolean live = TRUE;
-    if (gst_pad_peer_query(GST_BASE_TRANSFORM_SINK_PAD(self), latency.get()))
-      gst_query_parse_latency(latency.get(), &live, nullptr, nullptr);
-    runtime.live_source = live;
     try {
       runtime.actions->set_caps(incaps);
     } catch (const std::exception& error) {
@@ -291,6 +291,17 @@ static gboolean gst_em_ai_meta_set_caps(GstBaseTransform* transform, GstCaps* in
     }
   }
   return TRUE;
+}
+
+// A camera or network source must never wait for the recorder; a file may. Upstream that can't
+// say is taken for a file: waiting is bounded, and a clip missing frames is not.
+static bool upstream_is_live(GstEmAiMeta* self) {
+  std::unique_ptr<GstQuery, emi::ReleaseWith<gst_query_unref>> latency(gst_query_new_latency());
+  gboolean live = FALSE;
+  if (gst_pad_peer_query(GST_BASE_TRANSFORM_SINK_PAD(self), latency.get()))
+    gst_query_parse_latency(latency.get(), &live, nullptr, nullptr);
+  GST_DEBUG_OBJECT(self, "upstream is %s", live ? "live" : "not live");
+  return live;
 }
 
 // Signals of documents that travel in events (tracks that ended with the stream, from emtracker).
@@ -323,7 +334,10 @@ static GstFlowReturn gst_em_ai_meta_transform_ip(GstBaseTransform* transform, Gs
   GstEmAiMeta* self = GST_EM_AI_META(transform);
   Runtime& runtime = self->runtime;
   if (self->app_failed) return GST_FLOW_ERROR;
-  if (runtime.actions->records()) runtime.actions->push_frame(buffer, !runtime.live_source);
+  if (runtime.actions->records()) {
+    if (!runtime.live_source) runtime.live_source = upstream_is_live(self);
+    runtime.actions->push_frame(buffer, !*runtime.live_source);
+  }
   runtime.last_pts = GST_BUFFER_PTS(buffer);
   const guint64 index = runtime.frames++;
   if (index % runtime.interval != 0) return GST_FLOW_OK;

@@ -15,8 +15,9 @@ constexpr std::chrono::seconds kPaceTimeout{5};
 
 }  // namespace
 
-RuleActions::RuleActions(const rules::StreamConfig& config, RuleActionSettings settings, ErrorSink on_error)
-    : settings_(std::move(settings)), on_error_(std::move(on_error)) {
+RuleActions::RuleActions(const rules::StreamConfig& config, RuleActionSettings settings, ErrorSink on_error,
+                         ClipSink on_clip)
+    : settings_(std::move(settings)), on_error_(std::move(on_error)), on_clip_(std::move(on_clip)) {
   for (const rules::Rule& rule : config.rules) {
     if (rule.action == rules::ActionKind::kRecord) {
       max_record_seconds_ = std::max(max_record_seconds_, rule.record.duration_seconds);
@@ -31,8 +32,11 @@ RuleActions::RuleActions(const rules::StreamConfig& config, RuleActionSettings s
     upload.spool_dir = settings_.spool_dir + "/" + rule.upload.delivery_stream_name;
     try {
       uploaders_[rule.name] = std::make_unique<aws::FirehoseUploader>(upload, on_error_);
-    } catch (const std::exception& error) {
-      throw std::invalid_argument("rule \"" + rule.name + "\": " + error.what());
+    } catch (const std::invalid_argument& error) {
+      // EDGEMATRIX's stream configs leave the keys to its device agent: such a rule still fires
+      // (its firings are in the output), it just has nowhere to send to.
+      on_error_("rule \"" + rule.name + "\" can't upload: " + error.what() +
+                "; its firings are logged, not sent");
     }
   }
 }
@@ -47,7 +51,11 @@ void RuleActions::set_caps(const GstCaps* caps) {
   recording.stream_id = settings_.stream_id;
   recording.max_pre_seconds = max_record_seconds_;
   recording.max_queued_frames = kMaxQueuedFrames;
-  recorder_ = std::make_unique<record::ClipRecorder>(recording, caps, on_error_);
+  recorder_ = std::make_unique<record::ClipRecorder>(recording, caps, on_error_, [this](const record::FinishedClip& clip) {
+    on_clip_({{"path", clip.path}, {"sidecar", clip.sidecar_path}, {"id", clip.id}, {"start_pts", clip.start_pts},
+              {"end_pts", clip.end_pts}, {"frames", clip.frames}, {"events", clip.events},
+              {"cut_short", clip.cut_short}});
+  });
 }
 
 void RuleActions::push_frame(GstBuffer* frame, bool pace) {
@@ -70,7 +78,8 @@ void RuleActions::run(const rules::Rule& rule, const nlohmann::json& event, GstC
     }
     return;
   }
-  uploaders_.at(rule.name)->enqueue(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  const auto uploader = uploaders_.find(rule.name);
+  if (uploader != uploaders_.end()) uploader->second->enqueue(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void RuleActions::finish(std::chrono::milliseconds upload_timeout) {

@@ -32,9 +32,13 @@ struct RuleActionSettings {
 class RuleActions {
  public:
   using ErrorSink = std::function<void(const std::string&)>;
-  // Creates an uploader per delivery stream the rules name; throws std::invalid_argument when
-  // one lacks its keys or region (neither in the rule nor in the environment).
-  RuleActions(const rules::StreamConfig& config, RuleActionSettings settings, ErrorSink on_error);
+  // Each clip once its MP4 and sidecar are complete (path, pts range, frames, events), as JSON.
+  using ClipSink = std::function<void(const nlohmann::json&)>;
+  // Creates an uploader per upload rule. A rule without keys or region (neither in the rule nor
+  // in the environment) is reported through `on_error` and uploads nothing; a spool that can't
+  // be used throws std::runtime_error.
+  RuleActions(const rules::StreamConfig& config, RuleActionSettings settings, ErrorSink on_error,
+              ClipSink on_clip);
   ~RuleActions();
   RuleActions(const RuleActions&) = delete;
   RuleActions& operator=(const RuleActions&) = delete;
@@ -56,6 +60,7 @@ class RuleActions {
  private:
   RuleActionSettings settings_;
   ErrorSink on_error_;
+  ClipSink on_clip_;
   double max_record_seconds_ = 0;
   std::unique_ptr<record::ClipRecorder> recorder_;
   std::map<std::string, std::unique_ptr<aws::FirehoseUploader>> uploaders_;  // by rule name

@@ -147,6 +147,27 @@ TEST(EmAiMeta, WithoutCallbackTheRecordsAreTheEvents) {
   EXPECT_EQ(watched.counter("firings"), 1u);  // 40 > 20; 20 is not
 }
 
+TEST(EmAiMeta, AnUploadRuleWithoutKeysFiresAndSaysWhyItSendsNothing) {
+  const fs::path dir = scratch_dir("nokeys");
+  for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"})
+    g_unsetenv(name);
+  // The seed's rule as EDGEMATRIX ships it: the keys are its device agent's business.
+  Watched watched("emaimeta spool-dir=" + (dir / "spool").string() + " stream-config=" +
+                  write_stream_config(dir, {{{"rule_name", "Upload to AWS Kinesis Firehose"},
+                                             {"and", {{{"key", "probability"}, {"operator", ">"}, {"value", 20}}}},
+                                             {"action", {{"action_name", "upload"}, {"deliveryStreamName", "trafficStream"},
+                                                         {"accessKey", ""}, {"secretKey", ""}, {"region", ""}}}}})
+                      .string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(0, 50)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  EXPECT_EQ(watched.counter("firings"), 1u);
+  const std::vector<MessagePtr> warnings = watched.take(GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  const std::string message = text_of(warnings[0].get()).message;
+  EXPECT_EQ(message.rfind("rule \"Upload to AWS Kinesis Firehose\" can't upload: ", 0), 0u) << message;
+}
+
 TEST(EmAiMeta, ASlowCallbackNeverStallsTheVideo) {
   const fs::path dir = scratch_dir("slow");
   Watched watched("emaimeta callback-module=" + script("signal_callback.py") +
@@ -255,29 +276,49 @@ TEST(EmAiMeta, TracksEndedAtEosBecomeASignal) {
   EXPECT_EQ(watched.counter("events"), 2u);  // the frame's result and the ended track
 }
 
+// Runs a whole pipeline (a non-live source: the recorder gets every frame) to EOS.
+void run_to_eos(Watched& watched) {
+  ASSERT_NE(gst_element_set_state(watched.element.get(), GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  // Other messages stay for take(): timed_pop_filtered would drop them.
+  for (;;) {
+    MessagePtr message(gst_bus_timed_pop(watched.bus.get(), 60 * GST_SECOND));
+    ASSERT_TRUE(message) << "no EOS within a minute";
+    if (GST_MESSAGE_TYPE(message.get()) == GST_MESSAGE_ERROR) FAIL() << text_of(message.get()).message;
+    if (GST_MESSAGE_TYPE(message.get()) == GST_MESSAGE_EOS) return;
+    watched.unread.push_back(std::move(message));
+  }
+}
+
 TEST(EmAiMeta, RecordRulesWriteClipsAroundEvents) {
   const fs::path dir = scratch_dir("record");
-  Watched watched("emaimeta record-dir=" + (dir / "clips").string() +
-                  " stream-config=" + write_stream_config(dir, kRecordOver20).string());
-  HarnessPtr harness = harness_for(watched, "RGBA", 64, 48);
-  for (guint64 index = 0; index < 90; ++index) {  // 3 s; one event at 1.5 s
-    GstBuffer* frame = patterned_frame("RGBA", 64, 48, static_cast<int>(index), index * GST_SECOND / 30);
-    json document = build_document(frame, {index, 64, 48});
-    document["frame"][0]["emcustom"] = json::array({{{"probability", index == 45 ? 63.0 : 1.0}}});
-    write_document(frame, std::move(document));
-    ASSERT_TRUE(push_and_pull(harness.get(), frame));
-  }
-  gst_harness_push_event(harness.get(), gst_event_new_eos());  // the clip is complete once EOS is through
-  EXPECT_EQ(watched.counter("firings"), 1u);
+  json rules = kRecordOver20;  // frame_result.py: probability = frame_num, so one event at 1.5 s
+  rules[0]["and"] = {{{"key", "probability"}, {"operator", "=="}, {"value", 45}}};
+  Watched watched("videotestsrc num-buffers=90 ! video/x-raw,format=RGBA,width=64,height=48,framerate=30/1 ! "
+                  "empycustom module=" + script("frame_result.py") + " ! emaimeta name=aimeta record-dir=" +
+                  (dir / "clips").string() + " stream-config=" + write_stream_config(dir, rules).string() +
+                  " ! fakesink");
+  run_to_eos(watched);
+  UniqueElement aimeta(gst_bin_get_by_name(GST_BIN(watched.element.get()), "aimeta"));
+  guint64 firings = 0;
+  g_object_get(aimeta.get(), "firings", &firings, nullptr);
+  EXPECT_EQ(firings, 1u);
   std::vector<fs::path> clips;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir / "clips"))
     if (entry.path().extension() == ".mp4") clips.push_back(entry.path());
   ASSERT_EQ(clips.size(), 1u);
   EXPECT_EQ(clips[0].filename().string().rfind("cam1_1_", 0), 0u) << clips[0];
-  EXPECT_GT(fs::file_size(clips[0]), 0u);
   fs::path sidecar = clips[0];
   sidecar.replace_extension(".json");
   ASSERT_TRUE(fs::exists(sidecar));
+  const std::vector<json> recorded = messages_named(watched, "emi-clip-recorded");
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_EQ(recorded[0]["path"], clips[0].string());
+  EXPECT_EQ(recorded[0]["events"], 1);
+  // The rule asks for 0.5 s to 2.5 s: the clip starts on a key frame at or before 0.5 s (one a
+  // second) and ends with the window.
+  EXPECT_LE(recorded[0]["start_pts"].get<guint64>(), GST_SECOND / 2);
+  EXPECT_GE(recorded[0]["end_pts"].get<guint64>(), 2 * GST_SECOND + GST_SECOND / 2 - GST_SECOND / 30);
+  EXPECT_FALSE(recorded[0]["cut_short"].get<bool>());
   EXPECT_TRUE(watched.take(GST_MESSAGE_WARNING).empty());
 }
 

@@ -2,6 +2,7 @@
 of frames. Every task runs its model every `interval`th frame and reuses its results between."""
 
 import collections
+import dataclasses
 import math
 
 import torch
@@ -65,8 +66,8 @@ class Detection(_Task):
         if not (isinstance(output, list) and output and isinstance(output[0], dict)
                 and {"boxes", "labels", "scores"} <= output[0].keys()):
             raise ModelSetupError(ModelSetupError.INVALID,
-                                  "model does not return torchvision detections (per image a dict of boxes, "
-                                  f"labels and scores): it returned {_shape_of(output)}")
+                                  "its outputs are not torchvision detections (per image a dict of boxes, labels "
+                                  f"and scores) but {_shape_of(output)}")
         detections = output[0]
         keep = detections["scores"] >= self.threshold
         boxes = detections["boxes"][keep].float()
@@ -111,8 +112,7 @@ class _Classification(_Task):
     def checked(self, scores):
         if not (isinstance(scores, torch.Tensor) and scores.dim() == 2):
             raise ModelSetupError(ModelSetupError.INVALID,
-                                  "model does not output class scores (a batch × classes tensor): it "
-                                  f"returned {_shape_of(scores)}")
+                                  f"its outputs are not class scores (a batch × classes tensor) but {_shape_of(scores)}")
         return scores
 
 
@@ -136,6 +136,15 @@ class FrameClassification(_Classification):
         return self.preprocess(frame_tensor(io_buffer, self.device), self.frame_color_space).unsqueeze(0)
 
 
+@dataclasses.dataclass
+class _Track:
+    """What emclassify keeps of a tracked object."""
+
+    result: dict  # its last classification (None: below the threshold)
+    classified_at: int  # frame index
+    seen_at: int
+
+
 class ObjectClassification(_Classification):
     """Each object's class (the object's box cut out of the frame), batched, per object: entry i
     for object i, None for objects it does not classify. A tracked object (object_id ≥ 0) is
@@ -149,7 +158,7 @@ class ObjectClassification(_Classification):
         super().__init__(*args, **keywords)
         self.object_class = set(object_class) if object_class else None
         self.reclassify_interval = reclassify_interval
-        self.tracks = {}  # object_id → [result, frame classified, frame last seen]
+        self.tracks = {}  # object_id → _Track
 
     def process_frame(self, io_buffer, frame, index, infer):
         objects = frame.get("object") or []
@@ -162,10 +171,10 @@ class ObjectClassification(_Classification):
             track_id = item.get("object_id", -1)
             track = self.tracks.get(track_id) if isinstance(track_id, int) and track_id >= 0 else None
             if track is not None:
-                track[2] = index
-                due = self.reclassify_interval > 0 and index - track[1] >= self.reclassify_interval
+                track.seen_at = index
+                due = self.reclassify_interval > 0 and index - track.classified_at >= self.reclassify_interval
                 if not (infer and due):
-                    results[position] = track[0]
+                    results[position] = track.result
                     continue
             if infer:
                 to_classify.append((position, box))
@@ -177,7 +186,7 @@ class ObjectClassification(_Classification):
                 results[position] = result
                 track_id = objects[position].get("object_id", -1)
                 if isinstance(track_id, int) and track_id >= 0:
-                    self.tracks[track_id] = [result, index, index]
+                    self.tracks[track_id] = _Track(result, index, index)
         self.forget_tracks(objects, index)
         while results and results[-1] is None:
             results.pop()
@@ -219,7 +228,7 @@ class ObjectClassification(_Classification):
         for item in objects:
             if isinstance(item, dict) and item.get("tracking_ended_time", NOT_APPLICABLE) != NOT_APPLICABLE:
                 self.tracks.pop(item.get("object_id"), None)
-        stale = [track_id for track_id, track in self.tracks.items() if index - track[2] > self.FORGET_AFTER_FRAMES]
+        stale = [track_id for track_id, track in self.tracks.items() if index - track.seen_at > self.FORGET_AFTER_FRAMES]
         for track_id in stale:
             del self.tracks[track_id]
 
