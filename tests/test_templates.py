@@ -149,9 +149,14 @@ class MovingShapes:
         for first, last, left, top, dx, dy, width, height, colour in self.SHAPES:
             if first <= number <= last:
                 x, y = left + dx * (number - first), top + dy * (number - first)
-                frame[y:y + height, x:x + width, :3] = colour
-                frame[y:y + height:4, x:x + width, :3] //= 2
-                boxes.append((x, y, width, height))
+                # The visible part only: a negative index would wrap to the other side.
+                x0, y0 = max(x, 0), max(y, 0)
+                x1, y1 = min(x + width, self.SIZE), min(y + height, self.SIZE)
+                if x0 >= x1 or y0 >= y1:
+                    continue
+                frame[y0:y1, x0:x1, :3] = colour
+                frame[y0 + (y0 - y) % 4:y1:4, x0:x1, :3] //= 2
+                boxes.append((x0, y0, x1 - x0, y1 - y0))
         return frame, sorted(boxes)
 
     def frames(self, count):
@@ -652,3 +657,66 @@ def test_prepare_resource_of_the_counter(tmp_path):
     torch.manual_seed(0)  # the script's seed: the same weights every time
     assert all(torch.equal(state[key], value) for key, value in squeezenet1_1().state_dict().items())
     assert not os.path.exists(os.path.join(models, "ssdlite320_mobilenet_v3_large.pth"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The counter app end to end, as a user runs it: emi run on a movie of the scene, with the seed's
+# stream config pointed at a local Firehose.
+
+def encode_movie(frames, path, fps=30):
+    pipeline = Gst.parse_launch(
+        f"appsrc name=src format=time caps=video/x-raw,format=RGBA,width={frames[0].shape[1]},"
+        f"height={frames[0].shape[0]},framerate={fps}/1 ! videoconvert ! video/x-raw,format=I420 ! "
+        f"x264enc speed-preset=ultrafast key-int-max=30 ! h264parse ! mp4mux ! filesink location={path}")
+    source = pipeline.get_by_name("src")
+    pipeline.set_state(Gst.State.PLAYING)
+    for number, frame in enumerate(frames):
+        buffer = Gst.Buffer.new_wrapped(frame.tobytes())
+        buffer.pts = number * Gst.SECOND // fps
+        buffer.duration = Gst.SECOND // fps
+        source.emit("push-buffer", buffer)
+    source.emit("end-of-stream")
+    message = pipeline.get_bus().timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    assert message is not None and message.type == Gst.MessageType.EOS
+
+
+def test_the_counter_app_counts_the_shapes_and_uploads_each_long_track_once(tmp_path, squeezenet_weights):
+    from emi import runner
+
+    app = shutil.copytree(COUNTER_APP, str(tmp_path / "counter"),
+                          ignore=shutil.ignore_patterns("models", "__pycache__"))
+    os.makedirs(os.path.join(app, "resource", "models"))
+    shutil.copy(squeezenet_weights[0], os.path.join(app, "resource", "models", "squeezenet1_1.pth"))
+    movie = str(tmp_path / "scene.mp4")
+    encode_movie(MovingShapes().frames(48), movie)  # two shapes cross the frame in 1.5 s, one is brief
+
+    records = tmp_path / "records.jsonl"
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(SOURCE_ROOT, "tests", "firehose_server.py"), "--stream", "trafficStream",
+         "--region", "us-east-1", "--access-key", "AKIDEXAMPLE", "--secret-key", "emi-test-secret",
+         "--records", str(records), "--requests", str(tmp_path / "requests.jsonl")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        stream = load_json(os.path.join(app, "streams", "torch_imagenet_stream.json"))
+        for rule in stream["action_rules"]:
+            if rule["action"]["action_name"] == "upload":
+                rule["action"].update(accessKey="AKIDEXAMPLE", secretKey="emi-test-secret", region="us-east-1",
+                                      endpoint=f"http://127.0.0.1:{port}/")
+        stream_path = tmp_path / "stream.json"
+        stream_path.write_text(json.dumps(stream))
+        summary = runner.run_app(emi_app.load_app(app), str(stream_path), movie, str(tmp_path / "out"),
+                                 annotated=False, out=open(os.devnull, "w"))
+    finally:
+        server.kill()
+        server.wait()
+    assert summary["frames"] == 48 and summary["callback_errors"] == 0
+    signals = [json.loads(line) for line in open(summary["signals_file"]) if line.startswith('{"frame"')]
+    assert signals[-1]["frame"][0]["counts"]["total"] == len(MovingShapes.SHAPES)
+    # Two tracks last ~1.4 s (ended at EOS), one 0.13 s: the seed's rule (ended, >= 1.3 s) uploads
+    # the two, once each.
+    uploaded = [json.loads(json.loads(line)["data"]) for line in open(records)]
+    assert len(uploaded) == 2
+    assert len({event["object_id"] for event in uploaded}) == 2
+    assert all(event["tracking_duration_in_seconds"] >= 1.3 for event in uploaded)
