@@ -16,6 +16,7 @@ from gi.repository import Gst  # noqa: E402
 
 from emi import app as emi_app  # noqa: E402
 from emi import cli, runner  # noqa: E402
+from local_firehose import LocalFirehose  # noqa: E402
 
 SCRIPTS = os.environ["EMI_TEST_SCRIPTS"]
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -228,30 +229,18 @@ def test_a_missing_movie_is_a_clear_error(tmp_path, capsys):
 
 def test_upload_rules_deliver_each_event_once_to_firehose(tmp_path, clip):
     """The seed's upload action against a local Firehose that checks every SigV4 signature."""
-    records = tmp_path / "records.jsonl"
-    server = subprocess.Popen(
-        [sys.executable, os.path.join(SOURCE_ROOT, "tests", "firehose_server.py"), "--stream", "events",
-         "--region", "ap-northeast-1", "--access-key", "AKIDEXAMPLE", "--secret-key", "emi-test-secret",
-         "--records", str(records), "--requests", str(tmp_path / "requests.jsonl"), "--fail-records", "3"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(server.stdout.readline())
+    with LocalFirehose(str(tmp_path), "events", "ap-northeast-1", fail_records=3) as firehose:
         folder = make_app(str(tmp_path / "app"))
         stream = {"stream_id": "cam1", "action_rules": [{
             "rule_name": "Upload to AWS Kinesis Firehose",
             "and": [{"key": "probability", "operator": ">=", "value": 50}], "or": [],
-            "action": {"action_name": "upload", "deliveryStreamName": "events", "accessKey": "AKIDEXAMPLE",
-                       "secretKey": "emi-test-secret", "region": "ap-northeast-1",
-                       "endpoint": f"http://127.0.0.1:{port}/"}}]}
+            "action": {"action_name": "upload", **firehose.action()}}]}
         stream_path = tmp_path / "upload.json"
         stream_path.write_text(json.dumps(stream))
         summary = runner.run_app(emi_app.load_app(folder), str(stream_path), clip, str(tmp_path / "out"),
                                  annotated=False, out=open(os.devnull, "w"))
-    finally:
-        server.kill()
-        server.wait()
+        data = firehose.delivered()
     assert summary["firings"] == 10  # frames 50..59
-    data = [json.loads(line)["data"] for line in open(records)]
     assert all(text.endswith("\n") for text in data)  # one event per line in the delivered objects
     delivered = sorted(json.loads(text)["probability"] for text in data)
     assert delivered == [float(frame) for frame in range(50, 60)]  # each once, the 3 failed ones resent

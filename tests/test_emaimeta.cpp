@@ -92,19 +92,28 @@ TEST(EmAiMeta, AFrameWithoutDocumentSignalsItsFrameFields) {
   EXPECT_TRUE(lines[0]["frame"][0]["timestamp"].is_string());
 }
 
+// An upload rule whose Firehose is unreachable (the discard port): its firings are what is tested.
+json unreachable_upload_rule(json conditions) {
+  return json::array({{{"rule_name", "Marching"},
+                       {"and", std::move(conditions)},
+                       {"action", {{"action_name", "upload"}, {"deliveryStreamName", "s"}, {"accessKey", "AKID"},
+                                   {"secretKey", "secret"}, {"region", "us-east-1"},
+                                   {"endpoint", "http://127.0.0.1:9/"}}}}});
+}
+
+// Its spool in the test's folder, and EOS not waiting for deliveries that can't happen.
+std::string unreachable_upload_settings(const fs::path& dir) {
+  return " spool-dir=" + (dir / "spool").string() + " upload-timeout=0";
+}
+
 TEST(EmAiMeta, CallbackEventsFireRulesAndFiringsAreLogged) {
   const fs::path dir = scratch_dir("callback");
   Watched watched("emaimeta location=" + (dir / "out.jsonl").string() + " callback-module=" +
                   script("signal_callback.py") + " stream-config=" +
-                  write_stream_config(dir, {{{"rule_name", "Marching"},
-                                             {"and", {{{"key", "probability"}, {"operator", ">="}, {"value", 20}}}},
-                                             {"action", {{"action_name", "upload"},
-                                                         {"deliveryStreamName", "s"},
-                                                         {"accessKey", "AKID"}, {"secretKey", "secret"},
-                                                         {"region", "us-east-1"},
-                                                         {"endpoint", "http://127.0.0.1:9/"}}}}})
+                  write_stream_config(dir, unreachable_upload_rule({{{"key", "probability"}, {"operator", ">="},
+                                                                     {"value", 20}}}))
                       .string() +
-                  " spool-dir=" + (dir / "spool").string() + " upload-timeout=0");
+                  unreachable_upload_settings(dir));
   HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
   for (guint64 index = 0; index < 4; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(index, 15.0 * index)));
   gst_harness_push_event(harness.get(), gst_event_new_eos());  // drains the callback's queue
@@ -131,15 +140,11 @@ TEST(EmAiMeta, CallbackEventsFireRulesAndFiringsAreLogged) {
 TEST(EmAiMeta, WithoutCallbackTheRecordsAreTheEvents) {
   const fs::path dir = scratch_dir("records");
   Watched watched("emaimeta stream-config=" +
-                  write_stream_config(dir, {{{"rule_name", "Marching"},
-                                             {"and", {{{"key", "predicted_class"}, {"operator", "="}, {"value", "marching"}},
-                                                      {{"key", "probability"}, {"operator", ">"}, {"value", 20}}}},
-                                             {"action", {{"action_name", "upload"}, {"deliveryStreamName", "s"},
-                                                         {"accessKey", "AKID"}, {"secretKey", "secret"},
-                                                         {"region", "us-east-1"},
-                                                         {"endpoint", "http://127.0.0.1:9/"}}}}})
+                  write_stream_config(dir, unreachable_upload_rule(
+                                               {{{"key", "predicted_class"}, {"operator", "="}, {"value", "marching"}},
+                                                {{"key", "probability"}, {"operator", ">"}, {"value", 20}}}))
                       .string() +
-                  " spool-dir=" + (dir / "spool").string() + " upload-timeout=0");
+                  unreachable_upload_settings(dir));
   HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
   for (guint64 index = 0; index < 3; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(index, 20.0 * index)));
   gst_harness_push_event(harness.get(), gst_event_new_eos());

@@ -32,6 +32,8 @@ from gi.repository import Gst  # noqa: E402
 
 import emi  # noqa: E402
 from emi import app as emi_app  # noqa: E402
+from emi import runner  # noqa: E402
+from local_firehose import LocalFirehose  # noqa: E402
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATES = os.path.join(SOURCE_ROOT, "templates")
@@ -682,7 +684,6 @@ def encode_movie(frames, path, fps=30):
 
 
 def test_the_counter_app_counts_the_shapes_and_uploads_each_long_track_once(tmp_path, squeezenet_weights):
-    from emi import runner
 
     app = shutil.copytree(COUNTER_APP, str(tmp_path / "counter"),
                           ignore=shutil.ignore_patterns("models", "__pycache__"))
@@ -691,32 +692,21 @@ def test_the_counter_app_counts_the_shapes_and_uploads_each_long_track_once(tmp_
     movie = str(tmp_path / "scene.mp4")
     encode_movie(MovingShapes().frames(48), movie)  # two shapes cross the frame in 1.5 s, one is brief
 
-    records = tmp_path / "records.jsonl"
-    server = subprocess.Popen(
-        [sys.executable, os.path.join(SOURCE_ROOT, "tests", "firehose_server.py"), "--stream", "trafficStream",
-         "--region", "us-east-1", "--access-key", "AKIDEXAMPLE", "--secret-key", "emi-test-secret",
-         "--records", str(records), "--requests", str(tmp_path / "requests.jsonl")],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(server.stdout.readline())
+    with LocalFirehose(str(tmp_path), "trafficStream", "us-east-1") as firehose:
         stream = load_json(os.path.join(app, "streams", "torch_imagenet_stream.json"))
         for rule in stream["action_rules"]:
             if rule["action"]["action_name"] == "upload":
-                rule["action"].update(accessKey="AKIDEXAMPLE", secretKey="emi-test-secret", region="us-east-1",
-                                      endpoint=f"http://127.0.0.1:{port}/")
+                rule["action"].update(firehose.action())
         stream_path = tmp_path / "stream.json"
         stream_path.write_text(json.dumps(stream))
         summary = runner.run_app(emi_app.load_app(app), str(stream_path), movie, str(tmp_path / "out"),
                                  annotated=False, out=open(os.devnull, "w"))
-    finally:
-        server.kill()
-        server.wait()
+        uploaded = [json.loads(data) for data in firehose.delivered()]
     assert summary["frames"] == 48 and summary["callback_errors"] == 0
     signals = [json.loads(line) for line in open(summary["signals_file"]) if line.startswith('{"frame"')]
     assert signals[-1]["frame"][0]["counts"]["total"] == len(MovingShapes.SHAPES)
     # Two tracks last ~1.4 s (ended at EOS), one 0.13 s: the seed's rule (ended, >= 1.3 s) uploads
     # the two, once each.
-    uploaded = [json.loads(json.loads(line)["data"]) for line in open(records)]
     assert len(uploaded) == 2
     assert len({event["object_id"] for event in uploaded}) == 2
     assert all(event["tracking_duration_in_seconds"] >= 1.3 for event in uploaded)
