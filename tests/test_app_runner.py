@@ -207,7 +207,7 @@ def test_ctrl_c_ends_cleanly_with_valid_files(tmp_path):
     signals = out / runner.SIGNALS_NAME
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:  # until 10 frames went through
-        if signals.exists() and sum(1 for _ in open(signals)) >= 10:
+        if signals.exists() and sum(line.startswith('{"frame"') for line in open(signals)) >= 10:
             break
         time.sleep(0.05)
     assert process.poll() is None, process.communicate()
