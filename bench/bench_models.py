@@ -3,24 +3,30 @@
     GST_PLUGIN_PATH=build/plugin PYTHONPATH=python /usr/bin/python3 bench/bench_models.py [--frames N]
 
 Real architectures with random weights (nothing is downloaded): ssdlite320_mobilenet_v3_large for
-detection, mobilenet_v3_large for classification. Each variant runs `--runs` times, alternating
-with its torch loop; the table gives medians in ms per frame and the element's fps as a fraction
-of the loop's (target: at least 0.95), by wall-clock time and by the process's CPU time (less
-disturbed by other work on the machine).
+detection, mobilenet_v3_large for classification, 640x360 RGBA frames.
 
-- Elements: an appsrc holding every frame already (640x360 RGBA) feeds the element and a fakesink.
-  The pipeline prerolls (which loads the model, makes its dry run and passes the first frame), then
-  the clock runs from PLAYING to EOS over the other frames.
-- Torch loops: what a user would write around the same model, on the same frames:
-  torch.from_numpy, the weights' pre-processing, the model, the same post-processing to Python
-  values, per frame; with one warm-up frame.
+Frame by frame, interleaved: frame i goes through the element (an appsrc pushes it, the main
+thread waits until it has left the element), then the same frame through the torch loop, then
+frame i+1. Interleaving matters on the shared machines this was measured on, where the speed of
+the same code drifts by up to 2x over tens of seconds: both sides see the same drift.
+
+- Element time: from the frame entering the element's sink pad to it leaving its src pad (pad
+  probes), wall clock and the streaming thread's CPU time.
+- Torch loop: what a user would write around the same model: torch.from_numpy, the weights'
+  pre-processing, the model, the same post-processing to Python values; on every
+  `inference-interval`th frame, as the element runs its model (between, the last results stand);
+  wall clock and the main thread's CPU time.
+
+Frame 0 warms both up (the element's model load and dry run happen before it). The table gives ms
+per frame over frames 1..N-1 and the element's fps as a fraction of the loop's (target: at least
+0.95).
 """
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
+import threading
 import time
 
 import gi
@@ -46,51 +52,69 @@ def make_frames(count):
     return [generator.integers(0, 256, (HEIGHT, WIDTH, 4), dtype=numpy.uint8) for _ in range(count)]
 
 
-def element_ms_per_frame(description, frames, rois=None):
-    """Wall and CPU ms per frame of `description` over frames 1..N-1 (frame 0 passes during
-    preroll)."""
-    pipeline = Gst.parse_launch(
-        f"appsrc name=src format=time max-bytes=0 caps=video/x-raw,format=RGBA,width={WIDTH},height={HEIGHT},"
-        f"framerate=30/1 ! {description} ! fakesink sync=false")
-    source = pipeline.get_by_name("src")
-    for index, frame in enumerate(frames):
+class ElementUnderTest:
+    """`description` between an appsrc and a fakesink, timed between its pads."""
+
+    def __init__(self, description):
+        self.pipeline = Gst.parse_launch(
+            f"appsrc name=src format=time caps=video/x-raw,format=RGBA,width={WIDTH},height={HEIGHT},"
+            f"framerate=30/1 ! {description} name=under ! fakesink sync=false")
+        self.source = self.pipeline.get_by_name("src")
+        under = self.pipeline.get_by_name("under")
+        under.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self.on_enter)
+        under.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.on_leave)
+        self.left = threading.Event()
+        self.entered = (0.0, 0.0)
+        self.spent = (0.0, 0.0)
+        self.pipeline.set_state(Gst.State.PLAYING)
+
+    def on_enter(self, pad, info):
+        self.entered = (time.perf_counter(), time.thread_time())
+        return Gst.PadProbeReturn.OK
+
+    def on_leave(self, pad, info):
+        self.spent = (time.perf_counter() - self.entered[0], time.thread_time() - self.entered[1])
+        self.left.set()
+        return Gst.PadProbeReturn.OK
+
+    def run(self, index, frame, rois):
+        """Wall and CPU seconds the element spent on `frame`."""
         buffer = Gst.Buffer.new_wrapped(frame.tobytes())
         buffer.pts = index * Gst.SECOND // 30
         for left, top, width, height in rois or []:
             GstVideo.buffer_add_video_region_of_interest_meta(buffer, "person", left, top, width, height)
-        source.emit("push-buffer", buffer)
-    source.emit("end-of-stream")
-    pipeline.set_state(Gst.State.PAUSED)
-    changed, _, _ = pipeline.get_state(300 * Gst.SECOND)
-    if changed == Gst.StateChangeReturn.FAILURE:
-        fail(pipeline)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    pipeline.set_state(Gst.State.PLAYING)
-    message = pipeline.get_bus().timed_pop_filtered(600 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    if message is None or message.type == Gst.MessageType.ERROR:
-        fail(pipeline, message)
-    pipeline.set_state(Gst.State.NULL)
-    return 1000.0 * elapsed / (len(frames) - 1), 1000.0 * cpu / (len(frames) - 1)
+        self.left.clear()
+        self.source.emit("push-buffer", buffer)
+        if not self.left.wait(600):
+            message = self.pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)
+            detail = message.parse_error()[0].message if message else "stalled"
+            raise SystemExit(f"no frame came out: {detail}")
+        return self.spent
+
+    def close(self):
+        self.pipeline.set_state(Gst.State.NULL)
 
 
-def fail(pipeline, message=None):
-    message = message or pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)
-    detail = message.parse_error()[0].message if message else "no EOS"
-    pipeline.set_state(Gst.State.NULL)
-    raise SystemExit(f"pipeline failed: {detail}")
+def timed(step, frame):
+    wall, cpu = time.perf_counter(), time.thread_time()
+    step(frame)
+    return time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def loop_ms_per_frame(step, frames, interval=1):
-    """Wall and CPU ms per frame of `step(frame)` on frames 1..N-1, run on every `interval`th
-    frame as the elements do (frame 0, the warm-up, counts as the first)."""
+def compare(description, step, interval, frames, rois):
+    """ms per frame over frames 1..N-1: element (wall, cpu), loop (wall, cpu)."""
+    element = ElementUnderTest(description)
+    element.run(0, frames[0], rois)
     step(frames[0])
-    start, cpu_start = time.perf_counter(), time.process_time()
+    element_total, loop_total = [0.0, 0.0], [0.0, 0.0]
     for index, frame in enumerate(frames[1:], start=1):
-        if index % interval == 0:  # between, the last results stand
-            step(frame)
-    return (1000.0 * (time.perf_counter() - start) / (len(frames) - 1),
-            1000.0 * (time.process_time() - cpu_start) / (len(frames) - 1))
+        for total, spent in ((element_total, element.run(index, frame, rois)),
+                             (loop_total, timed(step, frame) if index % interval == 0 else (0.0, 0.0))):
+            total[0] += spent[0]
+            total[1] += spent[1]
+    element.close()
+    per_frame = 1000.0 / (len(frames) - 1)
+    return [value * per_frame for value in element_total], [value * per_frame for value in loop_total]
 
 
 def rgb(frame):
@@ -114,9 +138,9 @@ def classify_step(model, transforms, boxes=None, batched=True):
 
     def step(frame):
         image = rgb(frame)
-        crops = [image[:, top:top + height, left:left + width] for left, top, width, height in boxes] if boxes else [image]
+        crops = [image[:, top:top + height, left:left + width] for left, top, width, height in boxes or []]
         with torch.inference_mode():
-            inputs = [transforms(crop) for crop in crops]
+            inputs = [transforms(crop) for crop in crops or [image]]
             if batched:
                 return top(model(torch.stack(inputs)))
             return [top(model(item.unsqueeze(0)))[0] for item in inputs]
@@ -125,8 +149,7 @@ def classify_step(model, transforms, boxes=None, batched=True):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=21, help="frames per run (the first is a warm-up)")
-    parser.add_argument("--runs", type=int, default=5, help="runs of each variant; medians are reported")
+    parser.add_argument("--frames", type=int, default=31, help="frames per variant (the first is a warm-up)")
     arguments = parser.parse_args()
     Gst.init(None)
     frames = make_frames(arguments.frames)
@@ -140,29 +163,27 @@ def main():
     detect = (f"emdetect model=torchvision.models.detection.ssdlite320_mobilenet_v3_large "
               f"model-weights={detector_weights} threshold={THRESHOLD}")
     classify = f"emclassify model=torchvision.models.mobilenet_v3_large model-weights={classifier_weights}"
-    # name, element, ROI boxes on the frames, torch loop step, interval of the loop
+    # name, element, its inference interval, ROI boxes on the frames, torch loop step
     variants = [
-        ("detect, interval 1", detect, None, detect_step(detector), 1),
-        ("detect, interval 5", detect + " inference-interval=5", None, detect_step(detector), 5),
-        ("classify frame, interval 1", classify + " inference-region=full-frame", None,
-         classify_step(classifier, transforms), 1),
-        ("classify frame, interval 5", classify + " inference-region=full-frame inference-interval=5", None,
-         classify_step(classifier, transforms), 5),
-        ("classify 8 ROIs, batch 8", classify + " batch-size=8", ROIS, classify_step(classifier, transforms, ROIS), 1),
-        ("classify 8 ROIs, batch 1", classify + " batch-size=1", ROIS,
-         classify_step(classifier, transforms, ROIS, batched=False), 1),
+        ("detect, interval 1", detect, 1, None, detect_step(detector)),
+        ("detect, interval 5", detect + " inference-interval=5", 5, None, detect_step(detector)),
+        ("classify frame, interval 1", classify + " inference-region=full-frame", 1, None,
+         classify_step(classifier, transforms)),
+        ("classify frame, interval 5", classify + " inference-region=full-frame inference-interval=5", 5,
+         None, classify_step(classifier, transforms)),
+        ("classify 8 ROIs, batch 8", classify + " batch-size=8", 1, ROIS,
+         classify_step(classifier, transforms, ROIS)),
+        ("classify 8 ROIs, batch 1", classify + " batch-size=1", 1, ROIS,
+         classify_step(classifier, transforms, ROIS, batched=False)),
     ]
-    print(f"{len(frames) - 1} timed frames of {WIDTH}x{HEIGHT} RGBA, {arguments.runs} runs, "
+    print(f"{len(frames) - 1} timed frames of {WIDTH}x{HEIGHT} RGBA, interleaved; "
           f"torch {torch.__version__} with {torch.get_num_threads()} thread(s)\n")
     print(f"{'':28} {'---------- wall ms/frame ----------':>36}  {'---------- cpu ms/frame -----------':>36}")
-    print(f"{'variant':28} {'element':>11} {'torch':>11} {'fps ratio':>12}  {'element':>11} {'torch':>11} {'ratio':>12}")
-    for name, description, rois, step, interval in variants:
-        element_runs, loop_runs = [], []
-        for _ in range(arguments.runs):
-            element_runs.append(element_ms_per_frame(description, frames, rois))
-            loop_runs.append(loop_ms_per_frame(step, frames, interval))
-        element_wall, element_cpu = (statistics.median(times) for times in zip(*element_runs))
-        loop_wall, loop_cpu = (statistics.median(times) for times in zip(*loop_runs))
+    print(f"{'variant':28} {'element':>11} {'torch':>11} {'fps ratio':>12}  "
+          f"{'element':>11} {'torch':>11} {'ratio':>12}")
+    for name, description, interval, rois, step in variants:
+        (element_wall, element_cpu), (loop_wall, loop_cpu) = compare(description, step, interval, frames,
+                                                                     rois)
         print(f"{name:28} {element_wall:11.2f} {loop_wall:11.2f} {loop_wall / element_wall:12.3f}  "
               f"{element_cpu:11.2f} {loop_cpu:11.2f} {loop_cpu / element_cpu:12.3f}", flush=True)
 

@@ -66,11 +66,13 @@ GType gst_em_classify_region_get_type(void) {
       {static_cast<gint>(Region::kRoiList), "Each object of the frame document; a result per object",
        "roi-list"},
       {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstEmClassifyRegion", values));
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstEmClassifyRegion", values));
   return type;
 }
 
-static void gst_em_classify_configure(GstEmModelBin* bin, nlohmann::json& session_settings, GstElement* program) {
+static void gst_em_classify_configure(GstEmModelBin* bin, nlohmann::json& session_settings,
+                                      GstElement* program) {
   GstEmClassify* self = GST_EM_CLASSIFY(bin);
   GST_OBJECT_LOCK(self);
   const Settings settings = self->settings;

@@ -32,7 +32,8 @@ enum {
 G_DEFINE_TYPE(GstEmDetect, gst_em_detect, GST_TYPE_EM_MODEL_BIN);
 GST_ELEMENT_REGISTER_DEFINE(emdetect, "emdetect", GST_RANK_NONE, GST_TYPE_EM_DETECT);
 
-static void gst_em_detect_configure(GstEmModelBin* bin, nlohmann::json& session_settings, GstElement* program) {
+static void gst_em_detect_configure(GstEmModelBin* bin, nlohmann::json& session_settings,
+                                    GstElement* program) {
   GstEmDetect* self = GST_EM_DETECT(bin);
   GST_OBJECT_LOCK(self);
   session_settings["threshold"] = self->threshold;
@@ -40,7 +41,8 @@ static void gst_em_detect_configure(GstEmModelBin* bin, nlohmann::json& session_
   gst_util_set_object_arg(G_OBJECT(program), "mode", "detect");
 }
 
-static void gst_em_detect_set_property(GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
+static void gst_em_detect_set_property(GObject* object, guint prop_id, const GValue* value,
+                                       GParamSpec* pspec) {
   GstEmDetect* self = GST_EM_DETECT(object);
   GST_OBJECT_LOCK(self);
   switch (prop_id) {

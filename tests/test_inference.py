@@ -63,7 +63,8 @@ def run(elements, frames, pixel_format="RGBA", rois=None):
             GstVideo.buffer_add_video_region_of_interest_meta(buffer, label, left, top, width, height)
         source.emit("push-buffer", buffer)
     source.emit("end-of-stream")
-    message = pipeline.get_bus().timed_pop_filtered(120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    message = pipeline.get_bus().timed_pop_filtered(120 * Gst.SECOND,
+                                                    Gst.MessageType.EOS | Gst.MessageType.ERROR)
     pipeline.set_state(Gst.State.NULL)
     assert message is not None, "pipeline did not finish"
     if message.type == Gst.MessageType.ERROR:
@@ -99,8 +100,9 @@ def squeezenet(folder):
     """A squeezenet1_1 of 5 classes: its state_dict file, labels file, and the model itself."""
     model = fixtures.eval_model(torchvision.models.squeezenet1_1, num_classes=5)
     labels = fixtures.numbered_labels(5, "kind")
+    weights = fixtures.save_state_dict(folder / "sq.pth", model)
     return {"model": model, "labels": labels,
-            "settings": f"model=torchvision.models.squeezenet1_1 model-weights={fixtures.save_state_dict(folder / 'sq.pth', model)} "
+            "settings": f"model=torchvision.models.squeezenet1_1 model-weights={weights} "
                         f"labels-file={fixtures.write_labels(folder / 'kinds.txt', labels)}",
             "transforms": torchvision.models.SqueezeNet1_1_Weights.DEFAULT.transforms()}
 
@@ -117,9 +119,11 @@ def test_a_classifier_matches_torch_on_the_whole_frame(squeezenet):
 
 def test_objects_are_classified_in_batches_as_torch_classifies_each(squeezenet):
     frames = random_frames(2, seed=2)
-    boxes = [("car", 0, 0, 40, 30), ("person", 30, 20, 50, 52), ("car", 70, 40, 60, 60)]  # the last crosses the edge
+    # The last box crosses the frame's edge.
+    boxes = [("car", 0, 0, 40, 30), ("person", 30, 20, 50, 52), ("car", 70, 40, 60, 60)]
     for batch_size in (1, 2, 8):
-        records = run(f"emclassify batch-size={batch_size} {squeezenet['settings']}", frames, rois=[boxes] * 2)
+        records = run(f"emclassify batch-size={batch_size} {squeezenet['settings']}", frames,
+                      rois=[boxes] * 2)
         for frame, record in zip(frames, records):
             assert len(record["object"]) == 3
             for (_, left, top, width, height), item in zip(boxes, record["object"]):
@@ -158,9 +162,9 @@ def test_a_tracked_object_is_classified_again_every_reclassify_interval_frames(s
         assert results[0] == results[1] == results[2]
         assert results[3] == results[4] == results[5]
         left, top, width, height = boxes[0][position][1:]
+        crop = chw(frames[3])[:, top:top + height, left:left + width]
         with torch.no_grad():
-            expected = top_class(squeezenet["model"](
-                squeezenet["transforms"](chw(frames[3])[:, top:top + height, left:left + width]).unsqueeze(0)))
+            expected = top_class(squeezenet["model"](squeezenet["transforms"](crop).unsqueeze(0)))
         assert_result(results[3], squeezenet["labels"], *expected)
 
 
@@ -172,7 +176,8 @@ def test_a_detector_matches_torch_and_its_boxes_are_in_frame_pixels(folder):
                 f"labels-file={fixtures.write_labels(folder / 'animals.txt', labels)} threshold=0.5")
     frames = random_frames(2, seed=6)
     for pixel_format, channel_order in (("RGBx", [0, 1, 2, 3]), ("BGRx", [2, 1, 0, 3])):
-        records = run(f"emdetect {settings}", [frame[:, :, channel_order].copy() for frame in frames], pixel_format)
+        records = run(f"emdetect {settings}", [frame[:, :, channel_order].copy() for frame in frames],
+                      pixel_format)
         for frame, record in zip(frames, records):
             with torch.no_grad():
                 [detections] = model([functional.convert_image_dtype(chw(frame), torch.float)])
@@ -183,10 +188,11 @@ def test_a_detector_matches_torch_and_its_boxes_are_in_frame_pixels(folder):
             for item, box, class_id, score in zip(objects, detections["boxes"][keep].tolist(),
                                                   detections["labels"][keep].tolist(),
                                                   detections["scores"][keep].tolist()):
-                rect = item["rect_params"]
-                assert [rect["left"], rect["top"], rect["left"] + rect["width"], rect["top"] + rect["height"]] == \
-                    pytest.approx(box, abs=BOX_TOLERANCE)
-                assert (item["class_id"], item["obj_label"], item["object_id"]) == (class_id, labels[class_id], -1)
+                left, top = item["rect_params"]["left"], item["rect_params"]["top"]
+                right, bottom = left + item["rect_params"]["width"], top + item["rect_params"]["height"]
+                assert [left, top, right, bottom] == pytest.approx(box, abs=BOX_TOLERANCE)
+                assert item["class_id"] == class_id
+                assert (item["obj_label"], item["object_id"]) == (labels[class_id], -1)
                 assert item["confidence"] == pytest.approx(score, abs=1e-6)
 
 
@@ -221,8 +227,9 @@ def test_a_video_model_classifies_clips_of_the_last_frames(folder):
     proc_path.write_text(json.dumps({"clip_length": 3, "resize": [32, 32], "crop": 32}))
     labels = fixtures.numbered_labels(4, "action")
     frames = random_frames(5, seed=9)
+    weights = fixtures.save_state_dict(folder / "r3d.pth", model)
     records = run(f"emclassify inference-region=full-frame model=torchvision.models.video.r3d_18 "
-                  f"model-weights={fixtures.save_state_dict(folder / 'r3d.pth', model)} model-proc={proc_path} "
+                  f"model-weights={weights} model-proc={proc_path} "
                   f"labels-file={fixtures.write_labels(folder / 'actions.txt', labels)}", frames)
     assert all("emclassify" not in record for record in records[:2])  # the clip fills first
     transforms = torchvision.models.video.R3D_18_Weights.DEFAULT.transforms()

@@ -50,13 +50,15 @@ import model_fixtures as fixtures
 
 # torch's cache for DEFAULT weights: only the detector of the issue's line is there.
 os.environ["TORCH_HOME"] = os.path.join(folder, "torch-home")
-fixtures.cache_as_default_weights(os.environ["TORCH_HOME"], torchvision.models.detection.ssdlite320_mobilenet_v3_large,
-                                  fixtures.person_detector())
-fixtures.write_labels(f"{folder}/coco_91cl_bkgr.txt", SSDLite320_MobileNet_V3_Large_Weights.DEFAULT.meta["categories"])
+detector = torchvision.models.detection.ssdlite320_mobilenet_v3_large
+fixtures.cache_as_default_weights(os.environ["TORCH_HOME"], detector, fixtures.person_detector())
+coco = SSDLite320_MobileNet_V3_Large_Weights.DEFAULT.meta["categories"]
+fixtures.write_labels(f"{folder}/coco_91cl_bkgr.txt", coco)
 fixtures.save_state_dict(f"{folder}/resnet50.pth", fixtures.eval_model(torchvision.models.resnet50))
 fixtures.write_labels(f"{folder}/imagenet.txt", ResNet50_Weights.DEFAULT.meta["categories"])
 
-fixtures.save_state_dict(f"{folder}/squeezenet4.pth", fixtures.eval_model(torchvision.models.squeezenet1_1, num_classes=4))
+squeezenet = fixtures.eval_model(torchvision.models.squeezenet1_1, num_classes=4)
+fixtures.save_state_dict(f"{folder}/squeezenet4.pth", squeezenet)
 fixtures.write_labels(f"{folder}/labels3.txt", fixtures.numbered_labels(3))
 open(f"{folder}/empty.txt", "w").close()
 with open(f"{folder}/not_a_model.pt", "w") as file:
@@ -91,6 +93,16 @@ struct ExpectedError {
   gint code;
   std::vector<std::string> message_parts;
 };
+
+ExpectedError not_found(std::vector<std::string> parts) {
+  return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, std::move(parts)};
+}
+ExpectedError unreadable(std::vector<std::string> parts) {
+  return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, std::move(parts)};
+}
+ExpectedError invalid(std::vector<std::string> parts) {
+  return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, std::move(parts)};
+}
 
 // The element fails to start with this error, and no other.
 void expect_start_error(const std::string& description, const ExpectedError& expected) {
@@ -132,8 +144,8 @@ void run_pipeline(const std::string& description, PipelineRun& run) {
   }
   BusPtr bus(gst_element_get_bus(pipeline.get()));
   gst_element_set_state(pipeline.get(), GST_STATE_PLAYING);
-  MessagePtr message(gst_bus_timed_pop_filtered(bus.get(), 120 * GST_SECOND,
-                                                static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  const auto ends = static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  MessagePtr message(gst_bus_timed_pop_filtered(bus.get(), 120 * GST_SECOND, ends));
   gst_element_set_state(pipeline.get(), GST_STATE_NULL);
   ASSERT_TRUE(message) << "no EOS or error within 2 minutes: " << description;
   run.eos = GST_MESSAGE_TYPE(message.get()) == GST_MESSAGE_EOS;
@@ -176,66 +188,63 @@ TEST_F(Models, DocumentTheirPropertiesWithDefaults) {
       EXPECT_GT(std::string(g_param_spec_get_blurb(spec)).size(), 20u) << name;
     }
   }
-  for (const char* name : {"batch-size", "inference-region", "object-class", "reclassify-interval", "meta-key"})
+  for (const char* name :
+       {"batch-size", "inference-region", "object-class", "reclassify-interval", "meta-key"})
     EXPECT_NE(g_object_class_find_property(G_OBJECT_GET_CLASS(classify.get()), name), nullptr) << name;
 }
 
 TEST_F(Models, NameTheBadModelAndTheCause) {
-  expect_start_error("emclassify", {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {"model is not set"}});
+  expect_start_error("emclassify", invalid({"model is not set"}));
   expect_start_error("emclassify model=" + path("missing.pt"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, {path("missing.pt"), "no such file"}});
+                     not_found({path("missing.pt"), "no such file"}));
   expect_start_error("emdetect model=" + path("not_a_model.pt"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
-                      {path("not_a_model.pt"), "neither a TorchScript file nor a pickled torch model"}});
+                     unreadable({path("not_a_model.pt"),
+                                 "neither a TorchScript file nor a pickled torch model"}));
   expect_start_error("emclassify model=" + path("squeezenet4.pth"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
-                      {path("squeezenet4.pth"), "weights only", "model-weights="}});
+                     unreadable({path("squeezenet4.pth"), "weights only", "model-weights="}));
   expect_start_error("emclassify model=torchvision.models.squeezenet1_2",
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-                      {"torchvision.models.squeezenet1_2", "did you mean torchvision.models.squeezenet1_1"}});
+                     invalid({"torchvision.models.squeezenet1_2",
+                              "did you mean torchvision.models.squeezenet1_1"}));
   expect_start_error("emclassify model=torchvision.models.segmentation.fcn_resnet50",
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {"torchvision.models.segmentation.fcn_resnet50"}});
+                     invalid({"torchvision.models.segmentation.fcn_resnet50"}));
   expect_start_error("emdetect model=torchvision.models.squeezenet1_1 random-weights=true",
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-                      {"torchvision.models.squeezenet1_1 is a classification model"}});
+                     invalid({"torchvision.models.squeezenet1_1 is a classification model"}));
 }
 
 TEST_F(Models, NameTheBadWeightsAndTheCause) {
-  expect_start_error("emclassify model=torchvision.models.squeezenet1_1",
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
-                      {"model-weights is not set", "SqueezeNet1_1_Weights.IMAGENET1K_V1",
-                       path("torch-home/hub/checkpoints/squeezenet1_1-b8a52dc0.pth"), "random-weights=true"}});
-  expect_start_error("emclassify model=torchvision.models.squeezenet1_1 model-weights=" + path("missing.pth"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, {path("missing.pth"), "no such file"}});
-  expect_start_error("emclassify model=torchvision.models.squeezenet1_1 model-weights=" + path("not_a_model.pt"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
-                      {"model-weights " + path("not_a_model.pt"), "not a file torch.save wrote"}});
+  const std::string squeezenet = "emclassify model=torchvision.models.squeezenet1_1";
+  expect_start_error(squeezenet, not_found({"model-weights is not set", "SqueezeNet1_1_Weights.IMAGENET1K_V1",
+                                            path("torch-home/hub/checkpoints/squeezenet1_1-b8a52dc0.pth"),
+                                            "random-weights=true"}));
+  expect_start_error(squeezenet + " model-weights=" + path("missing.pth"),
+                     not_found({path("missing.pth"), "no such file"}));
+  expect_start_error(squeezenet + " model-weights=" + path("not_a_model.pt"),
+                     unreadable({"model-weights " + path("not_a_model.pt"), "not a file torch.save wrote"}));
   expect_start_error("emclassify model=torchvision.models.resnet18 model-weights=" + path("squeezenet4.pth"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-                      {path("squeezenet4.pth"), "does not fit torchvision.models.resnet18"}});
+                     invalid({path("squeezenet4.pth"), "does not fit torchvision.models.resnet18"}));
   expect_start_error("emclassify model=" + path("fixed_8x8.pt") + " model-weights=" + path("squeezenet4.pth"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-                      {path("squeezenet4.pth"), "only torchvision models take a state_dict"}});
+                     invalid({path("squeezenet4.pth"), "only torchvision models take a state_dict"}));
 }
 
 TEST_F(Models, NameTheBadLabelsOrModelProcFileAndTheCause) {
-  const std::string squeezenet = "emclassify model=torchvision.models.squeezenet1_1 model-weights=" + path("squeezenet4.pth");
+  const std::string squeezenet =
+      "emclassify model=torchvision.models.squeezenet1_1 model-weights=" + path("squeezenet4.pth");
   expect_start_error(squeezenet + " labels-file=" + path("missing.txt"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, {path("missing.txt"), "no such file"}});
+                     not_found({path("missing.txt"), "no such file"}));
   expect_start_error(squeezenet + " labels-file=" + path("empty.txt"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {path("empty.txt"), "has no labels"}});
+                     invalid({path("empty.txt"), "has no labels"}));
   expect_start_error(squeezenet + " labels-file=" + path("squeezenet4.pth"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, {path("squeezenet4.pth"), "not UTF-8 text"}});
+                     unreadable({path("squeezenet4.pth"), "not UTF-8 text"}));
   // The cached detector has COCO's 91 classes.
-  expect_start_error("emdetect model=torchvision.models.detection.ssdlite320_mobilenet_v3_large labels-file=" +
-                         path("labels3.txt"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {path("labels3.txt"), "has 3 labels", "91 classes"}});
+  expect_start_error("emdetect model=torchvision.models.detection.ssdlite320_mobilenet_v3_large "
+                     "labels-file=" + path("labels3.txt"),
+                     invalid({path("labels3.txt"), "has 3 labels", "91 classes"}));
   expect_start_error(squeezenet + " model-proc=" + path("missing.json"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, {path("missing.json"), "no such file"}});
+                     not_found({path("missing.json"), "no such file"}));
   expect_start_error(squeezenet + " model-proc=" + path("bad.json"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, {path("bad.json"), "is not JSON"}});
+                     unreadable({path("bad.json"), "is not JSON"}));
   expect_start_error(squeezenet + " model-proc=" + path("unknown_key.json"),
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {path("unknown_key.json"), "unknown keys resise"}});
+                     invalid({path("unknown_key.json"), "unknown keys resise"}));
 }
 
 TEST_F(Models, RefuseCudaWhenTorchHasNone) {
@@ -246,7 +255,7 @@ TEST_F(Models, RefuseCudaWhenTorchHasNone) {
   }
   if (has_cuda) GTEST_SKIP() << "this machine has CUDA";
   expect_start_error("emclassify model=torchvision.models.squeezenet1_1 random-weights=true device=cuda",
-                     {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, {"device cuda", "no CUDA device"}});
+                     invalid({"device cuda", "no CUDA device"}));
 }
 
 // What only running the model shows fails when caps are set, before the first frame.
@@ -270,8 +279,8 @@ TEST_F(Models, FailAtCapsWhenTheDryRunFails) {
   ASSERT_FALSE(wrong_labels.errors.empty());
   error = wrong_labels.errors[0];
   EXPECT_TRUE(g_error_matches(error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS)) << error->message;
-  EXPECT_THAT(error->message, HasSubstr(path("labels3.txt") + " has 3 labels, but model " + path("fixed_8x8.pt") +
-                                        " has 2 classes"));
+  EXPECT_THAT(error->message, HasSubstr(path("labels3.txt") + " has 3 labels, but model " +
+                                        path("fixed_8x8.pt") + " has 2 classes"));
   EXPECT_TRUE(wrong_labels.frames.empty());
 }
 
@@ -296,7 +305,8 @@ TEST_F(Models, ClassifyTheFrameWithAModelThatTakesItsSize) {
 TEST_F(Models, RunTheIssuesLineOnAGeneratedClip) {
   const std::string clip = path("in.mp4");
   PipelineRun encode;
-  run_pipeline("videotestsrc num-buffers=4 pattern=ball ! video/x-raw,format=I420,width=96,height=96,framerate=30/1 ! "
+  run_pipeline("videotestsrc num-buffers=4 pattern=ball ! "
+               "video/x-raw,format=I420,width=96,height=96,framerate=30/1 ! "
                "x264enc speed-preset=ultrafast ! mp4mux ! filesink location=" + clip,
                encode);
   ASSERT_TRUE(encode.eos);

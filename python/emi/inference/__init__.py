@@ -4,4 +4,5 @@ elements run in their empycustom (see the README's "emdetect and emclassify" sec
 from .errors import ModelSetupError
 from .sessions import PROGRAM_PATH, ModelProgram, close_session, open_session, prepare_session
 
-__all__ = ["PROGRAM_PATH", "ModelProgram", "ModelSetupError", "close_session", "open_session", "prepare_session"]
+__all__ = ["PROGRAM_PATH", "ModelProgram", "ModelSetupError", "close_session", "open_session",
+           "prepare_session"]

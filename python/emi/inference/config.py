@@ -111,7 +111,8 @@ def _is_integer(value):
 def _size(path, key, value):
     if _is_integer(value):
         value = [value]
-    if (isinstance(value, list) and len(value) in (1, 2) and all(_is_integer(side) and side > 0 for side in value)):
+    sides_ok = isinstance(value, list) and len(value) in (1, 2)
+    if sides_ok and all(_is_integer(side) and side > 0 for side in value):
         return value
     raise _invalid(path, f'"{key}" must be a number of pixels or [height, width], got {json.dumps(value)}')
 

@@ -96,13 +96,15 @@ def _load_torchvision(name, weights_path, random_weights, class_count):
     if builder_name not in known:
         close = difflib.get_close_matches(builder_name, known, n=3)
         hint = f": did you mean {', '.join(module_name + '.' + match for match in close)}?" if close else ""
-        raise ModelSetupError(ModelSetupError.INVALID, f"model {name}: {module_name} has no model {builder_name}{hint}")
+        raise ModelSetupError(ModelSetupError.INVALID,
+                              f"model {name}: {module_name} has no model {builder_name}{hint}")
     builder = getattr(package, builder_name)
     default = get_model_weights(builder).DEFAULT
     # The architecture's own pre-processing, whatever weights it gets.
     transforms = default.transforms()
     # A detector built without its weights would otherwise fetch ImageNet weights for its backbone.
-    keywords = {"weights_backbone": None} if "weights_backbone" in inspect.signature(builder).parameters else {}
+    takes_backbone = "weights_backbone" in inspect.signature(builder).parameters
+    keywords = {"weights_backbone": None} if takes_backbone else {}
 
     if weights_path:
         state = _read_state_dict(weights_path)
@@ -144,7 +146,8 @@ def _build_fitting(name, builder, keywords, state, weights_path, class_count):
             failure = failure or error
     tried = f" (nor with the labels file's {class_count} classes)" if class_count else ""
     raise ModelSetupError(ModelSetupError.INVALID,
-                          f"model-weights {weights_path} does not fit {name}{tried}: {_describe(failure, lines=3)}")
+                          f"model-weights {weights_path} does not fit {name}{tried}: "
+                          f"{_describe(failure, lines=3)}")
 
 
 def _read_state_dict(path):
@@ -156,7 +159,8 @@ def _read_state_dict(path):
         raise ModelSetupError(ModelSetupError.UNREADABLE, f"model-weights {path}: {error.strerror}") from None
     except Exception as error:
         raise ModelSetupError(ModelSetupError.UNREADABLE,
-                              f"model-weights {path} is not a file torch.save wrote: {_describe(error)}") from None
+                              f"model-weights {path} is not a file torch.save wrote: "
+                              f"{_describe(error)}") from None
     if isinstance(content, torch.nn.Module):
         return content.state_dict()
     if isinstance(content, dict):
@@ -166,7 +170,8 @@ def _read_state_dict(path):
         if content and all(isinstance(value, torch.Tensor) for value in content.values()):
             return content
     raise ModelSetupError(ModelSetupError.UNREADABLE,
-                          f"model-weights {path} holds {_kind(content)}, not a state_dict (a dict of tensors)")
+                          f"model-weights {path} holds {_kind(content)}, not a state_dict (a dict of "
+                          "tensors)")
 
 
 def _load_file(path, device):
@@ -181,13 +186,15 @@ def _load_file(path, device):
             module = torch.jit.load(path, map_location=device)
         except Exception as error:
             raise ModelSetupError(ModelSetupError.UNREADABLE,
-                                  f"model {path}: a TorchScript file torch can't load: {_describe(error)}") from None
+                                  f"model {path}: a TorchScript file torch can't load: "
+                                  f"{_describe(error)}") from None
         return LoadedModel(module, path, None)
     try:
         content = torch.load(path, map_location=device)
     except (AttributeError, ImportError) as error:
         raise ModelSetupError(ModelSetupError.UNREADABLE,
-                              f"model {path} is a pickled model whose class can't be imported ({_describe(error)}): "
+                              f"model {path} is a pickled model whose class can't be imported "
+                              f"({_describe(error)}): "
                               "put its module on PYTHONPATH, or save the model with torch.jit.save") from None
     except OSError as error:
         raise ModelSetupError(ModelSetupError.UNREADABLE, f"model {path}: {error.strerror}") from None
@@ -200,7 +207,8 @@ def _load_file(path, device):
                               f"model {path} holds weights only (a state_dict), not a model: set model to "
                               f"its torchvision name and model-weights={path}")
     if not isinstance(content, torch.nn.Module):
-        raise ModelSetupError(ModelSetupError.UNREADABLE, f"model {path} holds {_kind(content)}, not a torch model")
+        raise ModelSetupError(ModelSetupError.UNREADABLE,
+                              f"model {path} holds {_kind(content)}, not a torch model")
     return LoadedModel(content, path, None)
 
 

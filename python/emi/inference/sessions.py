@@ -62,8 +62,8 @@ class Session:
         labels = read_labels(settings.get("labels_file"))
         model_proc = read_model_proc(settings.get("model_proc"))
         device = resolve_device(settings.get("device", "auto"))
-        loaded = load_model(settings.get("model"), settings.get("model_weights"), settings.get("random_weights"),
-                            device, len(labels) if labels else None)
+        loaded = load_model(settings.get("model"), settings.get("model_weights"),
+                            settings.get("random_weights"), device, len(labels) if labels else None)
         self.model_name = loaded.name
         self.labels_file = settings.get("labels_file")
         self.labels = labels
@@ -78,7 +78,8 @@ class Session:
             self.check_label_count(class_count)
             self.task = tasks.Detection(*common)
             return
-        classification = {"activation": model_proc.method or "softmax", "batch_size": settings.get("batch_size", 1)}
+        classification = {"activation": model_proc.method or "softmax",
+                          "batch_size": settings.get("batch_size", 1)}
         if family == "video":
             self.task = tasks.ClipClassification(
                 *common, clip_length=model_proc.clip_length or DEFAULT_CLIP_LENGTH, **classification)

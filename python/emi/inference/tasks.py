@@ -66,8 +66,8 @@ class Detection(_Task):
         if not (isinstance(output, list) and output and isinstance(output[0], dict)
                 and {"boxes", "labels", "scores"} <= output[0].keys()):
             raise ModelSetupError(ModelSetupError.INVALID,
-                                  "its outputs are not torchvision detections (per image a dict of boxes, labels "
-                                  f"and scores) but {_shape_of(output)}")
+                                  "its outputs are not torchvision detections (per image a dict of "
+                                  f"boxes, labels and scores) but {_shape_of(output)}")
         detections = output[0]
         keep = detections["scores"] >= self.threshold
         boxes = detections["boxes"][keep].float()
@@ -80,8 +80,9 @@ class Detection(_Task):
                 boxes.tolist(), detections["labels"][keep].tolist(), detections["scores"][keep].tolist()):
             if right <= left or bottom <= top:
                 continue
-            objects.append({"rect_params": {"left": left, "top": top, "width": right - left, "height": bottom - top},
-                            "class_id": class_id, "confidence": score, "obj_label": self.name_of(class_id)})
+            rect = {"left": left, "top": top, "width": right - left, "height": bottom - top}
+            objects.append({"rect_params": rect, "class_id": class_id, "confidence": score,
+                            "obj_label": self.name_of(class_id)})
         return objects
 
 
@@ -112,7 +113,8 @@ class _Classification(_Task):
     def checked(self, scores):
         if not (isinstance(scores, torch.Tensor) and scores.dim() == 2):
             raise ModelSetupError(ModelSetupError.INVALID,
-                                  f"its outputs are not class scores (a batch × classes tensor) but {_shape_of(scores)}")
+                                  "its outputs are not class scores (a batch × classes tensor) but "
+                                  f"{_shape_of(scores)}")
         return scores
 
 
@@ -228,7 +230,8 @@ class ObjectClassification(_Classification):
         for item in objects:
             if isinstance(item, dict) and item.get("tracking_ended_time", NOT_APPLICABLE) != NOT_APPLICABLE:
                 self.tracks.pop(item.get("object_id"), None)
-        stale = [track_id for track_id, track in self.tracks.items() if index - track.seen_at > self.FORGET_AFTER_FRAMES]
+        stale = [track_id for track_id, track in self.tracks.items()
+                 if index - track.seen_at > self.FORGET_AFTER_FRAMES]
         for track_id in stale:
             del self.tracks[track_id]
 
