@@ -171,10 +171,13 @@ void ActionEngine::submit(std::string_view text, std::shared_ptr<const json> doc
   wake_.notify_one();
 }
 
-void ActionEngine::drain() {
+void ActionEngine::wait_until_handled() {
   std::unique_lock<std::mutex> lock(mutex_);
   idle_.wait(lock, [this] { return pending_.empty() && !busy_; });
-  lock.unlock();
+}
+
+void ActionEngine::drain() {
+  wait_until_handled();
   if (output_) output_->sync();
 }
 

@@ -72,7 +72,9 @@ class ActionEngine {
   // From the streaming thread: writes the signal line (its JSON text as attached to the buffer)
   // and queues the document for the callback and the rules. Never waits for the callback.
   void submit(std::string_view text, std::shared_ptr<const nlohmann::json> document, GstClockTime pts);
-  // Waits until every submitted signal is handled and the output is flushed (EOS).
+  // Waits until every submitted signal is handled.
+  void wait_until_handled();
+  // wait_until_handled(), then the output is flushed to disk (EOS).
   void drain();
 
  private:

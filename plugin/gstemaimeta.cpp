@@ -350,6 +350,9 @@ static GstFlowReturn gst_em_ai_meta_transform_ip(GstBaseTransform* transform, Gs
   const std::string_view text = emi::document_json(buffer);
   runtime.engine->submit(text, std::move(document), GST_BUFFER_PTS(buffer));
   if (runtime.post_messages) post_json_message(self, kSignalMessageName, text);
+  // A file runs faster than real time: were the callback to fall behind, the recorder's ring
+  // would have moved past an event's pre-roll before the event was known. Files wait for it.
+  if (runtime.actions->records() && !*runtime.live_source) runtime.engine->wait_until_handled();
   return GST_FLOW_OK;
 }
 

@@ -12,6 +12,7 @@ namespace {
 constexpr unsigned kMaxQueuedFrames = 8;
 // A paced source waits for the encoder at most this long per frame; then frames are dropped.
 constexpr std::chrono::seconds kPaceTimeout{5};
+constexpr double kCallbackLagSeconds = 2;
 
 }  // namespace
 
@@ -49,7 +50,8 @@ void RuleActions::set_caps(const GstCaps* caps) {
   record::RecorderSettings recording;
   recording.directory = settings_.record_dir;
   recording.stream_id = settings_.stream_id;
-  recording.max_pre_seconds = max_record_seconds_;
+  // With a live source the callback may run behind the video: the ring keeps some more.
+  recording.max_pre_seconds = max_record_seconds_ + kCallbackLagSeconds;
   recording.max_queued_frames = kMaxQueuedFrames;
   recorder_ = std::make_unique<record::ClipRecorder>(recording, caps, on_error_, [this](const record::FinishedClip& clip) {
     on_clip_({{"path", clip.path}, {"sidecar", clip.sidecar_path}, {"id", clip.id}, {"start_pts", clip.start_pts},

@@ -4,6 +4,8 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -19,7 +21,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::path(testing::TempDir()) / ("emaimeta_" + name);
+  // Per process: several runs of this test may share the temporary folder.
+  const fs::path dir = fs::path(testing::TempDir()) / ("emaimeta_" + std::to_string(getpid()) + "_" + name);
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
