@@ -125,25 +125,20 @@ static GstStaticPadTemplate src_template =
 G_DEFINE_TYPE(GstEmAiMeta, gst_em_ai_meta, GST_TYPE_BASE_TRANSFORM);
 GST_ELEMENT_REGISTER_DEFINE(emaimeta, "emaimeta", GST_RANK_NONE, GST_TYPE_EM_AI_META);
 
-static void set_string(std::string& target, const GValue* value) {
-  const gchar* text = g_value_get_string(value);
-  target = text != nullptr ? text : "";
-}
-
 static void gst_em_ai_meta_set_property(GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
   GstEmAiMeta* self = GST_EM_AI_META(object);
   GST_OBJECT_LOCK(self);
   Settings& settings = self->settings;
   switch (prop_id) {
-    case PROP_LOCATION: set_string(settings.location, value); break;
+    case PROP_LOCATION: settings.location = emi::string_of(value); break;
     case PROP_SIGNAL_INTERVAL: settings.signal_interval = g_value_get_uint(value); break;
     case PROP_POST_MESSAGES: settings.post_messages = g_value_get_boolean(value); break;
-    case PROP_CALLBACK_MODULE: set_string(settings.callback_module, value); break;
-    case PROP_CALLBACK_FUNCTION: set_string(settings.callback_function, value); break;
-    case PROP_STREAM_CONFIG: set_string(settings.stream_config, value); break;
-    case PROP_STREAM_ID: set_string(settings.stream_id, value); break;
-    case PROP_RECORD_DIR: set_string(settings.record_dir, value); break;
-    case PROP_SPOOL_DIR: set_string(settings.spool_dir, value); break;
+    case PROP_CALLBACK_MODULE: settings.callback_module = emi::string_of(value); break;
+    case PROP_CALLBACK_FUNCTION: settings.callback_function = emi::string_of(value); break;
+    case PROP_STREAM_CONFIG: settings.stream_config = emi::string_of(value); break;
+    case PROP_STREAM_ID: settings.stream_id = emi::string_of(value); break;
+    case PROP_RECORD_DIR: settings.record_dir = emi::string_of(value); break;
+    case PROP_SPOOL_DIR: settings.spool_dir = emi::string_of(value); break;
     case PROP_MAX_PENDING_SIGNALS: settings.max_pending = g_value_get_uint(value); break;
     case PROP_UPLOAD_TIMEOUT: settings.upload_timeout_ms = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;

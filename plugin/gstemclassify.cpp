@@ -19,6 +19,8 @@
 
 #include <string>
 
+#include "gst_ptr.h"
+
 namespace {
 
 enum class Region { kFullFrame, kRoiList };
@@ -92,10 +94,7 @@ static void gst_em_classify_configure(GstEmModelBin* bin, nlohmann::json& sessio
 static void gst_em_classify_set_property(GObject* object, guint prop_id, const GValue* value,
                                          GParamSpec* pspec) {
   GstEmClassify* self = GST_EM_CLASSIFY(object);
-  auto text = [value] {
-    const gchar* string = g_value_get_string(value);
-    return std::string(string != nullptr ? string : "");
-  };
+  const auto text = [value] { return emi::string_of(value); };
   GST_OBJECT_LOCK(self);
   Settings& settings = self->settings;
   switch (prop_id) {

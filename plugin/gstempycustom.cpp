@@ -146,10 +146,7 @@ static void report_frame_problem(GstEmPyCustom* self, const std::string& message
 static void gst_em_py_custom_set_property(GObject* object, guint prop_id, const GValue* value,
                                           GParamSpec* pspec) {
   GstEmPyCustom* self = GST_EM_PY_CUSTOM(object);
-  auto text = [value] {
-    const gchar* string = g_value_get_string(value);
-    return std::string(string != nullptr ? string : "");
-  };
+  const auto text = [value] { return emi::string_of(value); };
   GST_OBJECT_LOCK(self);
   Settings& settings = self->settings;
   switch (prop_id) {
