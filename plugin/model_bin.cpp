@@ -1,12 +1,9 @@
 #include "model_bin.h"
 
 #include <gst/video/video.h>
-#include <malloc.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -27,7 +24,6 @@ enum class Device { kAuto, kCpu, kCuda };
 
 constexpr const char* kDeviceNames[] = {"auto", "cpu", "cuda"};
 constexpr char kProgramClass[] = "ModelProgram";
-constexpr int kHeapTopPad = 64 << 20;
 constexpr char kInstallHint[] =
     " (install emi's Python package with `meson install`, or put the source tree's python/ folder "
     "on PYTHONPATH)";
@@ -148,20 +144,6 @@ static void post_error(GstEmModelBin* self, const Failure& failure) {
                            GST_FUNCTION, __LINE__);
 }
 
-// Models run in streaming threads, whose glibc arenas are made of 64 MiB heaps: a frame whose
-// tensors outgrow one heap gets a new one that is unmapped again when they are freed, and the next
-// frame faults every page back in (+25% per frame for ssdlite320 at 640x360, against the same loop
-// in the main thread). A top pad of one heap keeps that memory mapped. Process-wide, so a pad the
-// user chose (MALLOC_TOP_PAD_) is left alone.
-static void keep_freed_heaps_mapped(GstEmModelBin* self) {
-  static std::once_flag once;
-  std::call_once(once, [self] {
-    if (std::getenv("MALLOC_TOP_PAD_") != nullptr) return;
-    if (mallopt(M_TOP_PAD, kHeapTopPad) == 1)
-      GST_INFO_OBJECT(self, "glibc's M_TOP_PAD set to %d", kHeapTopPad);
-  });
-}
-
 // Loads the labels, the model-proc and the model under a new session token and points the
 // empycustom at it. A setting that can't work is an error on the bus, and false.
 static bool open_session(GstEmModelBin* self) {
@@ -198,7 +180,6 @@ static bool open_session(GstEmModelBin* self) {
     return false;
   }
   priv.session = token;
-  keep_freed_heaps_mapped(self);
   g_object_set(priv.program, "module", program_path.c_str(), "class", kProgramClass, "options",
                nlohmann::json{{"session", token}}.dump().c_str(), nullptr);
   GST_INFO_OBJECT(self, "opened %s as %s", settings.model.c_str(), token.c_str());

@@ -369,13 +369,15 @@ def counter_stages(classifier_module, classifier_options, max_age=1):
     ]
 
 
-def test_image_classification_equals_torch_on_each_objects_crop(squeezenet_weights, imagenet_labels):
+# The shapes' crops are 36-56 px: 112 enlarges every crop, 32 shrinks every crop.
+@pytest.mark.parametrize("input_size", [112, 32])
+def test_image_classification_equals_torch_on_each_objects_crop(squeezenet_weights, imagenet_labels, input_size):
     path, model = squeezenet_weights
     scene = MovingShapes()
     frames = scene.frames(10)
     records = run_frames(frames, counter_stages(
         os.path.join(COUNTER_RESOURCE, "image_classification.py"),
-        {"weights": path, "device": "cpu", "input_size": 112}))
+        {"weights": path, "device": "cpu", "input_size": input_size}))
     last_results = {}
     classified = ended = 0
     for number, record in enumerate(records):
@@ -388,7 +390,7 @@ def test_image_classification_equals_torch_on_each_objects_crop(squeezenet_weigh
                 continue
             crop = seed_square_crop(frames[number], obj["rect_params"])
             pixels = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div(255)
-            resized = F.interpolate(pixels.unsqueeze(0), size=(112, 112), mode="bilinear",
+            resized = F.interpolate(pixels.unsqueeze(0), size=(input_size, input_size), mode="bilinear",
                                     align_corners=False, antialias=True)
             with torch.no_grad():
                 probabilities = model((resized - IMAGENET_MEAN) / IMAGENET_STD).softmax(1)[0]

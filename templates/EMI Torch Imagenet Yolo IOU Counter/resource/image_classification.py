@@ -10,6 +10,10 @@ one per object, in the objects' order, so empycustom attaches result i to object
 The tracker appends the record of each track that ended (tracking_ended_time set) to the objects;
 it is not in the picture, so it is not classified again: it gets the track's last result.
 
+Unlike the seed, crops never go through PIL: each is normalised on its own pixels and resized
+bilinearly (with torch on CUDA, with OpenCV on the CPU, where it is 3-4x faster) straight into
+the batch.
+
 Frames are RGB(A) (the app's input format RGBA). Options (the app config's empycustom `options`;
 paths relative to this file's folder unless absolute):
     device      "auto" (CUDA when present, else the CPU), "cpu", "cuda", "cuda:1"      ("auto")
@@ -25,6 +29,7 @@ import os
 import sys
 import warnings
 
+import cv2
 import torch
 import torch.nn.functional as F
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
@@ -82,23 +87,31 @@ class ObjectClassifier:
         self.device = device
         self.input_size = input_size
         # (x / 255 - mean) / std as one multiply and one subtract.
-        self.scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=device).view(1, 3, 1, 1)
-        self.shift = torch.tensor([m / s for m, s in zip(MEAN, STD)], device=device).view(1, 3, 1, 1)
+        self.scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=device).view(3, 1, 1)
+        self.shift = torch.tensor([m / s for m, s in zip(MEAN, STD)], device=device).view(3, 1, 1)
         self.track_results = {}  # object_id → the track's last result, for its ended record
 
-    def preprocess(self, crop):
-        """An h×w×3 uint8 tensor → a normalised 1×3×size×size float tensor."""
-        planes = crop.permute(2, 0, 1).unsqueeze(0).to(torch.float32, memory_format=torch.contiguous_format)
-        height, width = planes.shape[2:]
+    def resize_into(self, crop, target):
+        """An h×w×3 uint8 crop, normalised and resized into `target`, a 3×size×size float tensor."""
+        planes = crop.permute(2, 0, 1).to(torch.float32, memory_format=torch.contiguous_format)
+        height, width = planes.shape[1:]
         size = self.input_size
-        # Normalising commutes with bilinear resizing (its weights sum to 1): do it on the smaller
-        # side. Antialiasing changes nothing when enlarging, and costs.
-        normalise_first = height * width <= size * size
-        if normalise_first:
-            planes = planes.mul_(self.scale).sub_(self.shift)
-        resized = F.interpolate(planes, size=(size, size), mode="bilinear", align_corners=False,
-                                antialias=height > size or width > size)
-        return resized if normalise_first else resized.mul_(self.scale).sub_(self.shift)
+        if height > size or width > size:
+            # Shrinking antialiases (as PIL does in the seed's recipe); normalising commutes with
+            # resizing (the weights sum to 1), so it is done on the smaller side, after.
+            target.copy_(F.interpolate(planes.unsqueeze(0), size=(size, size), mode="bilinear",
+                                       align_corners=False, antialias=True)[0])
+            target.mul_(self.scale).sub_(self.shift)
+            return
+        planes.mul_(self.scale).sub_(self.shift)
+        if self.device.type != "cpu":
+            target.copy_(F.interpolate(planes.unsqueeze(0), size=(size, size), mode="bilinear",
+                                       align_corners=False)[0])
+            return
+        # On the CPU, OpenCV's bilinear resize computes what F.interpolate does (half-pixel
+        # centres, edges clamped) 3-4x faster, straight into the batch.
+        for plane, target_plane in zip(planes.numpy(), target.numpy()):
+            cv2.resize(plane, (size, size), dst=target_plane, interpolation=cv2.INTER_LINEAR)
 
     def pixels_of(self, frame):
         """An H×W×C RGB(A) array → its H×W×3 uint8 tensor on the device (a view on the CPU)."""
@@ -110,7 +123,7 @@ class ObjectClassifier:
     def inputs_of(self, pixels, objects):
         """(the model's batch, one crop per object that gets classified; those objects' indices).
         The batch is None when no object does: ended tracks and objects without a box don't."""
-        batch, slots = [], []
+        crops, slots = [], []
         for slot, obj in enumerate(objects):
             rect = obj.get("rect_params")
             if is_ended_track(obj) or not rect:
@@ -118,11 +131,14 @@ class ObjectClassifier:
             crop = square_crop(pixels, rect)
             if crop.shape[0] == 0 or crop.shape[1] == 0:
                 continue
-            batch.append(self.preprocess(crop))
+            crops.append(crop)
             slots.append(slot)
-        if not batch:
+        if not crops:
             return None, slots
-        return (torch.cat(batch) if len(batch) > 1 else batch[0]), slots
+        batch = torch.empty((len(crops), 3, self.input_size, self.input_size), device=self.device)
+        for crop, target in zip(crops, batch):
+            self.resize_into(crop, target)
+        return batch, slots
 
     def classify(self, frame, objects):
         """One result per object, in order: {"predicted_class", "probability"}, or {} for an object
