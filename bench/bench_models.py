@@ -5,10 +5,7 @@
 Real architectures with random weights (nothing is downloaded): ssdlite320_mobilenet_v3_large for
 detection, mobilenet_v3_large for classification, 640x360 RGBA frames.
 
-Frame by frame, interleaved: frame i goes through the element (an appsrc pushes it, the main
-thread waits until it has left the element), then the same frame through the torch loop, then
-frame i+1. Interleaving matters on the shared machines this was measured on, where the speed of
-the same code drifts by up to 2x over tens of seconds: both sides see the same drift.
+Frame by frame, interleaved (interleaved.py: both sides see the same drift of the machine's speed).
 
 - Element time: from the frame entering the element's sink pad to it leaving its src pad (pad
   probes), wall clock and the streaming thread's CPU time.
@@ -26,8 +23,6 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
-import time
 
 import gi
 import numpy
@@ -36,11 +31,12 @@ import torchvision
 from torchvision.transforms import functional
 
 gi.require_version("Gst", "1.0")
-gi.require_version("GstVideo", "1.0")
-from gi.repository import Gst, GstVideo  # noqa: E402
+from gi.repository import Gst  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "scripts"))
 import model_fixtures as fixtures  # noqa: E402
+
+import interleaved  # noqa: E402
 
 WIDTH, HEIGHT = 640, 360
 THRESHOLD = 0.04  # random weights score low: about ten detections a frame pass it
@@ -50,71 +46,6 @@ ROIS = [(x, y, 96, 128) for x in range(20, 620 - 96, 150) for y in (20, 200)]  #
 def make_frames(count):
     generator = numpy.random.default_rng(0)
     return [generator.integers(0, 256, (HEIGHT, WIDTH, 4), dtype=numpy.uint8) for _ in range(count)]
-
-
-class ElementUnderTest:
-    """`description` between an appsrc and a fakesink, timed between its pads."""
-
-    def __init__(self, description):
-        self.pipeline = Gst.parse_launch(
-            f"appsrc name=src format=time caps=video/x-raw,format=RGBA,width={WIDTH},height={HEIGHT},"
-            f"framerate=30/1 ! {description} name=under ! fakesink sync=false")
-        self.source = self.pipeline.get_by_name("src")
-        under = self.pipeline.get_by_name("under")
-        under.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self.on_enter)
-        under.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.on_leave)
-        self.left = threading.Event()
-        self.entered = (0.0, 0.0)
-        self.spent = (0.0, 0.0)
-        self.pipeline.set_state(Gst.State.PLAYING)
-
-    def on_enter(self, pad, info):
-        self.entered = (time.perf_counter(), time.thread_time())
-        return Gst.PadProbeReturn.OK
-
-    def on_leave(self, pad, info):
-        self.spent = (time.perf_counter() - self.entered[0], time.thread_time() - self.entered[1])
-        self.left.set()
-        return Gst.PadProbeReturn.OK
-
-    def run(self, index, frame, rois):
-        """Wall and CPU seconds the element spent on `frame`."""
-        buffer = Gst.Buffer.new_wrapped(frame.tobytes())
-        buffer.pts = index * Gst.SECOND // 30
-        for left, top, width, height in rois or []:
-            GstVideo.buffer_add_video_region_of_interest_meta(buffer, "person", left, top, width, height)
-        self.left.clear()
-        self.source.emit("push-buffer", buffer)
-        if not self.left.wait(600):
-            message = self.pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)
-            detail = message.parse_error()[0].message if message else "stalled"
-            raise SystemExit(f"no frame came out: {detail}")
-        return self.spent
-
-    def close(self):
-        self.pipeline.set_state(Gst.State.NULL)
-
-
-def timed(step, frame):
-    wall, cpu = time.perf_counter(), time.thread_time()
-    step(frame)
-    return time.perf_counter() - wall, time.thread_time() - cpu
-
-
-def compare(description, step, interval, frames, rois):
-    """ms per frame over frames 1..N-1: element (wall, cpu), loop (wall, cpu)."""
-    element = ElementUnderTest(description)
-    element.run(0, frames[0], rois)
-    step(frames[0])
-    element_total, loop_total = [0.0, 0.0], [0.0, 0.0]
-    for index, frame in enumerate(frames[1:], start=1):
-        for total, spent in ((element_total, element.run(index, frame, rois)),
-                             (loop_total, timed(step, frame) if index % interval == 0 else (0.0, 0.0))):
-            total[0] += spent[0]
-            total[1] += spent[1]
-    element.close()
-    per_frame = 1000.0 / (len(frames) - 1)
-    return [value * per_frame for value in element_total], [value * per_frame for value in loop_total]
 
 
 def rgb(frame):
@@ -182,8 +113,8 @@ def main():
     print(f"{'variant':28} {'element':>11} {'torch':>11} {'fps ratio':>12}  "
           f"{'element':>11} {'torch':>11} {'ratio':>12}")
     for name, description, interval, rois, step in variants:
-        (element_wall, element_cpu), (loop_wall, loop_cpu) = compare(description, step, interval, frames,
-                                                                     rois)
+        (element_wall, element_cpu), (loop_wall, loop_cpu) = interleaved.compare(
+            [Gst.parse_launch(description)], step, frames, warmup=1, interval=interval, rois=rois)
         print(f"{name:28} {element_wall:11.2f} {loop_wall:11.2f} {loop_wall / element_wall:12.3f}  "
               f"{element_cpu:11.2f} {loop_cpu:11.2f} {loop_cpu / element_cpu:12.3f}", flush=True)
 

@@ -4,12 +4,12 @@ against the seed's PIL + torchvision-transforms recipe. Prints figures; not a te
     GST_PLUGIN_PATH=build/plugin PYTHONPATH=python /usr/bin/python3 bench/bench_templates.py \
         [--movie IN.mp4] [--clip-frames 24] [--counter-frames 90] [--detector-frames 8]
 
-Frames are decoded once (a movie, or a clip of resource/make_sample_clip.sh) into memory; the
-pipelines get them from an appsrc, the loops iterate over the same arrays, with the same model,
-weights (random, seeded: no network here) and device, in the same process. Per-frame times are
-steady-state: from the first frame after `warm-up` to the last, as each frame reaches the sink
-(the pipeline) or is done (the loop); the loop and the pipeline take turns `--repeat` times and
-the best of each counts, so that other work on the machine weighs on both alike.
+Frames are decoded once (a movie, or a clip of resource/make_sample_clip.sh) into memory. Frame by
+frame, interleaved (interleaved.py), each goes through the program in empycustom (the app's chain:
+appsrc ! stages ! fakesink) and then through a plain torch loop doing the same tensor work, with
+the same model, weights (random, seeded: no network here) and device, in the same process. Figures
+are ms per frame from the first frame after `warm-up` to the last, by the wall clock and by the CPU
+time of the thread doing the work.
 """
 
 import argparse
@@ -32,6 +32,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
+
+import interleaved  # noqa: E402
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VIDEO_RESOURCE = os.path.join(SOURCE_ROOT, "templates", "EMI Torch 3DCNN", "resource")
@@ -70,58 +72,6 @@ def decode(movie, width, height, limit):
     return frames
 
 
-def steady_ms(times, warmup):
-    """Milliseconds per frame from frame `warmup` to the last."""
-    return 1000.0 * (times[-1] - times[warmup]) / (len(times) - 1 - warmup)
-
-
-def time_pipeline(frames, stages):
-    """Per-frame arrival times at the sink of appsrc ! stages ! fakesink over the frames."""
-    height, width = frames[0].shape[:2]
-    pipeline = Gst.Pipeline.new()
-    source = Gst.ElementFactory.make("appsrc")
-    source.set_property("caps", Gst.Caps.from_string(
-        f"video/x-raw,format=RGBA,width={width},height={height},framerate=30/1"))
-    source.set_property("format", Gst.Format.TIME)
-    source.set_property("max-bytes", 0)  # every frame queued up front: the source never waits
-    chain = [source]
-    for factory, properties in stages:
-        element = Gst.ElementFactory.make(factory)
-        for key, value in properties.items():
-            Gst.util_set_object_arg(element, key, str(value))
-        chain.append(element)
-    sink = Gst.ElementFactory.make("fakesink")
-    sink.set_property("sync", False)
-    chain.append(sink)
-    for element in chain:
-        pipeline.add(element)
-    for upstream, downstream in zip(chain, chain[1:]):
-        upstream.link(downstream)
-    times = []
-    sink.get_static_pad("sink").add_probe(
-        Gst.PadProbeType.BUFFER, lambda pad, info: times.append(time.perf_counter()) or Gst.PadProbeReturn.OK)
-    pipeline.set_state(Gst.State.PLAYING)  # the programs' start() runs here, before any frame
-    for index, frame in enumerate(frames):
-        buffer = Gst.Buffer.new_wrapped(frame.tobytes())
-        buffer.pts = index * Gst.SECOND // 30
-        source.emit("push-buffer", buffer)
-    source.emit("end-of-stream")
-    message = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    if message.type == Gst.MessageType.ERROR:
-        error, debug = message.parse_error()
-        raise SystemExit(f"{error.message}\n{debug}")
-    return times
-
-
-def time_loop(frames, step):
-    times = []
-    for frame in frames:
-        step(frame)
-        times.append(time.perf_counter())
-    return times
-
-
 def per_call_ms(function, items, repeat):
     function(items[0])
     started = time.perf_counter()
@@ -131,20 +81,28 @@ def per_call_ms(function, items, repeat):
     return 1000.0 * (time.perf_counter() - started) / (repeat * len(items))
 
 
-def best_of(repeat, loop, pipeline):
-    """(the pipeline's best ms/frame, the loop's), measured in turns."""
-    pipeline_runs, loop_runs = [], []
-    for _ in range(repeat):
-        loop_runs.append(loop())
-        pipeline_runs.append(pipeline())
-    return min(pipeline_runs), min(loop_runs)
+def stages_of(stages):
+    """Elements for (factory, {property: value}) pairs."""
+    elements = []
+    for factory, properties in stages:
+        element = Gst.ElementFactory.make(factory)
+        if element is None:
+            raise SystemExit(f"no element {factory}: set GST_PLUGIN_PATH to the build's plugin folder")
+        for key, value in properties.items():
+            Gst.util_set_object_arg(element, key, str(value))
+        elements.append(element)
+    return elements
 
 
-def report(title, pipeline_ms, loop_ms):
-    print(f"  {title}")
-    print(f"    empycustom pipeline  {pipeline_ms:9.2f} ms/frame  {1000 / pipeline_ms:7.2f} fps")
-    print(f"    plain torch loop     {loop_ms:9.2f} ms/frame  {1000 / loop_ms:7.2f} fps")
-    print(f"    pipeline/loop fps    {loop_ms / pipeline_ms:9.3f}   (target >= 0.95)")
+def report(title, frames, warmup, stages, step):
+    (pipeline_wall, pipeline_cpu), (loop_wall, loop_cpu) = interleaved.compare(
+        stages_of(stages), step, frames, warmup=warmup)
+    print(f"  {title}, {len(frames) - warmup} timed frames")
+    print(f"    {'':22} {'wall ms/frame':>14} {'fps':>8} {'cpu ms/frame':>14}")
+    print(f"    {'empycustom pipeline':22} {pipeline_wall:14.2f} {1000 / pipeline_wall:8.2f} {pipeline_cpu:14.2f}")
+    print(f"    {'plain torch loop':22} {loop_wall:14.2f} {1000 / loop_wall:8.2f} {loop_cpu:14.2f}")
+    print(f"    pipeline/loop fps {loop_wall / pipeline_wall:.3f} (cpu {loop_cpu / pipeline_cpu:.3f})   "
+          f"(target >= 0.95)", flush=True)
 
 
 def report_preprocessing(what, ours_ms, seeds_ms):
@@ -152,7 +110,7 @@ def report_preprocessing(what, ours_ms, seeds_ms):
           f"{seeds_ms:.3f} ms: {seeds_ms / ours_ms:.2f}x faster (target >= 2x)")
 
 
-def bench_video_classification(frames, device, weights_dir, repeat):
+def bench_video_classification(frames, device, weights_dir):
     program = load_program(os.path.join(VIDEO_RESOURCE, "video_classification.py"))
     spec = program.MODEL
     program.model_weights.write_random_weights(spec, weights_dir, seed=0)
@@ -177,15 +135,10 @@ def bench_video_classification(frames, device, weights_dir, repeat):
                 scores = model(torch.stack(list(clip), dim=1).unsqueeze(0))
                 scores.softmax(1).max(1)[1].item()
 
-    def loop():
-        clip.clear()
-        return steady_ms(time_loop(frames, plain_step), warmup)
-
-    warmup = clip_length - 1  # the first frame that classifies
-    pipeline_ms, loop_ms = best_of(repeat, loop, lambda: steady_ms(time_pipeline(frames, [("empycustom", {
+    # Timed from the first frame that classifies.
+    report("every frame classified (a 16-frame clip each)", frames, clip_length - 1, [("empycustom", {
         "module": os.path.join(VIDEO_RESOURCE, "video_classification.py"),
-        "options": f'{{"weights": "{weights}", "device": "{device}"}}'})]), warmup))
-    report("every frame classified (a 16-frame clip each)", pipeline_ms, loop_ms)
+        "options": f'{{"weights": "{weights}", "device": "{device}"}}'})], plain_step)
 
     classifier = program.ClipClassifier(None, [], device, clip_length, size)
     seed_transform = transforms.Compose([
@@ -198,7 +151,7 @@ def bench_video_classification(frames, device, weights_dir, repeat):
     report_preprocessing(f"one {width}x{height} frame", ours_ms, seeds_ms)
 
 
-def bench_counter(frames, device, weights_dir, repeat):
+def bench_counter(frames, device, weights_dir):
     classification = load_program(os.path.join(COUNTER_RESOURCE, "image_classification.py"))
     motion = load_program(os.path.join(COUNTER_RESOURCE, "motion_detector.py"))
     spec = classification.MODEL
@@ -218,7 +171,7 @@ def bench_counter(frames, device, weights_dir, repeat):
 
     mean = torch.tensor(classification.MEAN, device=device).view(3, 1, 1)
     std = torch.tensor(classification.STD, device=device).view(3, 1, 1)
-    loop_detector = None
+    loop_detector = motion.MotionDetector()
 
     def plain_step(frame):
         with torch.no_grad():
@@ -233,19 +186,12 @@ def bench_counter(frames, device, weights_dir, repeat):
                 probabilities, indices = model(torch.stack(crops)).softmax(1).max(1)
                 indices.tolist()
 
-    def loop():
-        nonlocal loop_detector
-        loop_detector = motion.MotionDetector()
-        return steady_ms(time_loop(frames, plain_step), warmup)
-
-    warmup = 5
-    pipeline_ms, loop_ms = best_of(repeat, loop, lambda: steady_ms(time_pipeline(frames, [
+    report("motion detector, tracker (pipeline only) and classifier", frames, 5, [
         ("empycustom", {"module": os.path.join(COUNTER_RESOURCE, "motion_detector.py"), "mode": "detect"}),
         ("emtracker", {"min-hits": 3, "max-age": 15, "high-confidence": 0.3}),
         ("empycustom", {"module": os.path.join(COUNTER_RESOURCE, "image_classification.py"),
                         "options": f'{{"weights": "{weights}", "device": "{device}"}}'}),
-    ]), warmup))
-    report("motion detector, tracker (pipeline only) and classifier", pipeline_ms, loop_ms)
+    ], plain_step)
 
     classifier = classification.ObjectClassifier(model, [], device, size)
     seed_transform = transforms.Compose([
@@ -272,7 +218,7 @@ def bench_counter(frames, device, weights_dir, repeat):
                          per_call_ms(ours, sample, repeat=5), per_call_ms(seeds, sample, repeat=5))
 
 
-def bench_detector(frames, device, weights_dir, repeat):
+def bench_detector(frames, device, weights_dir):
     program = load_program(os.path.join(COUNTER_RESOURCE, "object_detector.py"))
     spec = program.MODEL
     program.model_weights.write_random_weights(spec, weights_dir, seed=0)
@@ -283,18 +229,17 @@ def bench_detector(frames, device, weights_dir, repeat):
 
     def plain_step(frame):
         with torch.no_grad():
-            pixels = torch.from_numpy(frame[:, :, :3]).to(device).permute(2, 0, 1).float().div(255)
+            # Contiguous planes, as the program makes them: torchvision's resize inside the model
+            # is 1.5x slower on the permuted view.
+            pixels = torch.from_numpy(frame[:, :, :3]).to(device).permute(2, 0, 1).to(
+                torch.float32, memory_format=torch.contiguous_format).div_(255)
             detections = model([pixels])[0]
             detections["boxes"][detections["scores"] >= 0.5].tolist()
 
-    warmup = 1
-    pipeline_ms, loop_ms = best_of(
-        repeat, lambda: steady_ms(time_loop(frames, plain_step), warmup),
-        lambda: steady_ms(time_pipeline(frames, [("empycustom", {
-            "module": os.path.join(COUNTER_RESOURCE, "object_detector.py"), "mode": "detect",
-            "options": f'{{"models_dir": "{weights_dir}", "fallback": "none", "device": "{device}"}}'})]),
-            warmup))
-    report("detection (random weights)", pipeline_ms, loop_ms)
+    report("detection (random weights)", frames, 1, [("empycustom", {
+        "module": os.path.join(COUNTER_RESOURCE, "object_detector.py"), "mode": "detect",
+        "options": f'{{"models_dir": "{weights_dir}", "fallback": "none", "device": "{device}"}}'})],
+        plain_step)
 
 
 def main():
@@ -305,7 +250,6 @@ def main():
     parser.add_argument("--detector-frames", type=int, default=8, help="frames for the detector (8)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (auto)")
     parser.add_argument("--only", choices=["3dcnn", "counter", "detector"], help="one of the three")
-    parser.add_argument("--repeat", type=int, default=2, help="turns of loop and pipeline (2)")
     args = parser.parse_args()
     Gst.init(None)
     with tempfile.TemporaryDirectory() as scratch:
@@ -319,13 +263,13 @@ def main():
         device = program.pick_device(args.device)
         if args.only in (None, "3dcnn"):
             bench_video_classification(decode(movie, 640, 360, args.clip_frames), device,
-                                       os.path.join(scratch, "video_models"), args.repeat)
+                                       os.path.join(scratch, "video_models"))
         if args.only in (None, "counter"):
             bench_counter(decode(movie, 360, 360, args.counter_frames), device,
-                          os.path.join(scratch, "counter_models"), args.repeat)
+                          os.path.join(scratch, "counter_models"))
         if args.only in (None, "detector"):
             bench_detector(decode(movie, 360, 360, args.detector_frames), device,
-                           os.path.join(scratch, "detector_models"), args.repeat)
+                           os.path.join(scratch, "detector_models"))
 
 
 if __name__ == "__main__":
