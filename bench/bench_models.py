@@ -82,6 +82,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=31, help="frames per variant (the first is a warm-up)")
     arguments = parser.parse_args()
+    cpu = interleaved.pin_to_one_cpu()
     Gst.init(None)
     frames = make_frames(arguments.frames)
     folder = tempfile.mkdtemp(prefix="emi-bench-models-")
@@ -108,7 +109,7 @@ def main():
          classify_step(classifier, transforms, ROIS, batched=False)),
     ]
     print(f"{len(frames) - 1} timed frames of {WIDTH}x{HEIGHT} RGBA, interleaved; "
-          f"torch {torch.__version__} with {torch.get_num_threads()} thread(s)\n")
+          f"torch {torch.__version__} with {torch.get_num_threads()} thread(s), on CPU {cpu}\n")
     print(f"{'':28} {'---------- wall ms/frame ----------':>36}  {'---------- cpu ms/frame -----------':>36}")
     print(f"{'variant':28} {'element':>11} {'torch':>11} {'fps ratio':>12}  "
           f"{'element':>11} {'torch':>11} {'ratio':>12}")

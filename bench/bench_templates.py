@@ -251,6 +251,7 @@ def main():
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (auto)")
     parser.add_argument("--only", choices=["3dcnn", "counter", "detector"], help="one of the three")
     args = parser.parse_args()
+    print(f"on CPU {interleaved.pin_to_one_cpu()} (interleaved.py says why)")
     Gst.init(None)
     with tempfile.TemporaryDirectory() as scratch:
         movie = args.movie

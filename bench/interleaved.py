@@ -6,8 +6,14 @@ them), then the same frame through the loop, then frame i+1. Interleaving matter
 machines this was measured on, where the speed of the same code drifts by up to 2x over tens of
 seconds: both sides see the same drift. Each side is timed by the wall clock and by the CPU time
 of the thread doing the work: the streaming thread's, read in pad probes, and the main thread's.
+
+The process runs on one CPU (pin_to_one_cpu()): the two sides take turns and never run at once,
+and on these virtual machines two vCPUs can differ in speed by up to 1.7x for a whole run, so the
+streaming thread and the main thread, left on different vCPUs, made single runs of the same code
+give ratios anywhere between 0.55 and 1.7.
 """
 
+import os
 import threading
 import time
 
@@ -16,6 +22,14 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstVideo", "1.0")
 from gi.repository import Gst, GstVideo  # noqa: E402
+
+
+def pin_to_one_cpu():
+    """Pins this process (and the threads it starts from now on) to one of its CPUs; returns it.
+    Call it before anything starts threads."""
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
 
 
 class TimedElements:
