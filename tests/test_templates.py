@@ -404,6 +404,24 @@ def test_image_classification_equals_torch_on_each_objects_crop(squeezenet_weigh
     assert records[-1]["counts"]["total"] == 3
 
 
+def test_image_classification_resizes_alike_with_opencv_and_with_torch():
+    """The CPU's OpenCV resize and the torch resize used on CUDA give the same batch."""
+    program = load_program(os.path.join(COUNTER_RESOURCE, "image_classification.py"))
+    classifier = program.ObjectClassifier(None, [], torch.device("cpu"), input_size=64)
+    frame = np.random.default_rng(3).integers(0, 256, (120, 160, 4), dtype=np.uint8)
+    objects = [{"rect_params": {"left": 10, "top": 5, "width": 21, "height": 33}},   # enlarged
+               {"rect_params": {"left": 40, "top": 30, "width": 100, "height": 70}},  # shrunk
+               {"rect_params": {"left": 150, "top": 100, "width": 9, "height": 20}}]  # at the edges
+    pixels = classifier.pixels_of(frame)
+    assert classifier.resize_with_opencv
+    with_opencv, slots = classifier.inputs_of(pixels, objects)
+    classifier.resize_with_opencv = False
+    with_torch, _ = classifier.inputs_of(pixels, objects)
+    assert slots == [0, 1, 2]
+    assert with_opencv.shape == (3, 3, 64, 64)
+    assert torch.allclose(with_opencv, with_torch, atol=1e-4)
+
+
 def test_object_detector_with_random_weights_returns_well_formed_objects(tmp_path):
     program = load_program(os.path.join(COUNTER_RESOURCE, "object_detector.py"))
     models_dir = str(tmp_path / "models")

@@ -86,6 +86,8 @@ class ObjectClassifier:
         self.labels = labels
         self.device = device
         self.input_size = input_size
+        # OpenCV works on host memory: on CUDA the crops stay on the device and torch resizes them.
+        self.resize_with_opencv = device.type == "cpu"
         # (x / 255 - mean) / std as one multiply and one subtract.
         self.scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=device).view(3, 1, 1)
         self.shift = torch.tensor([m / s for m, s in zip(MEAN, STD)], device=device).view(3, 1, 1)
@@ -104,12 +106,12 @@ class ObjectClassifier:
             target.mul_(self.scale).sub_(self.shift)
             return
         planes.mul_(self.scale).sub_(self.shift)
-        if self.device.type != "cpu":
+        if not self.resize_with_opencv:
             target.copy_(F.interpolate(planes.unsqueeze(0), size=(size, size), mode="bilinear",
                                        align_corners=False)[0])
             return
-        # On the CPU, OpenCV's bilinear resize computes what F.interpolate does (half-pixel
-        # centres, edges clamped) 3-4x faster, straight into the batch.
+        # OpenCV's bilinear resize computes what F.interpolate does (half-pixel centres, edges
+        # clamped) 3-4x faster on the CPU, straight into the batch.
         for plane, target_plane in zip(planes.numpy(), target.numpy()):
             cv2.resize(plane, (size, size), dst=target_plane, interpolation=cv2.INTER_LINEAR)
 
