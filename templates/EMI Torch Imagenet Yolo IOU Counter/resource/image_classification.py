@@ -52,11 +52,7 @@ warnings.filterwarnings("ignore", message="The given NumPy array is not writable
 
 def settings_of(options):
     """The options over the defaults; unknown keys and bad values raise ValueError naming them."""
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(DEFAULT_OPTIONS)}")
-    settings = {**DEFAULT_OPTIONS, **options}
+    settings = model_weights.options_over_defaults(options, DEFAULT_OPTIONS)
     size = settings["input_size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 32:
         raise ValueError(f"option 'input_size': {size!r} is not a whole number of at least 32")
@@ -170,10 +166,7 @@ classifier = None
 def start(options):
     global classifier
     settings = settings_of(options)
-    device = model_weights.pick_device(settings["device"])
-    weights = model_weights.resource_path(HERE, settings["weights"]) if settings["weights"] else None
-    model, origin = model_weights.load_model(
-        MODEL, model_weights.resource_path(HERE, settings["models_dir"]), device, weights)
+    model, origin, device = model_weights.open_model(MODEL, HERE, settings)
     labels = model_weights.read_labels(model_weights.resource_path(HERE, settings["labels"]))
     print(f"image_classification: squeezenet1_1 on {device}, weights from {origin}", flush=True)
     classifier = ObjectClassifier(model, labels, device, settings["input_size"])

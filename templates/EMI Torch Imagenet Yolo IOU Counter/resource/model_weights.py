@@ -133,6 +133,25 @@ def load_model(spec, models_dir, device, weights=None, download=True):
     return model.to(device).eval(), origin
 
 
+def options_over_defaults(options, defaults):
+    """A program's options over its defaults; an unknown key raises ValueError naming it."""
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(defaults)}")
+    return {**defaults, **options}
+
+
+def open_model(spec, program_folder, settings, download=True):
+    """(model, the file its weights came from, device) for a program's `device`, `weights` and
+    `models_dir` settings, paths relative to the program's folder. Raises WeightsUnavailable."""
+    device = pick_device(settings["device"])
+    weights = resource_path(program_folder, settings["weights"]) if settings["weights"] else None
+    model, origin = load_model(spec, resource_path(program_folder, settings["models_dir"]), device, weights,
+                               download)
+    return model, origin, device
+
+
 def install_weights(spec, source, models_dir):
     """Copies a checkpoint that loads into spec's architecture to models/<name>.pth."""
     load_checkpoint(spec, source)

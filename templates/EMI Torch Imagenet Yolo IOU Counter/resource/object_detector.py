@@ -51,11 +51,7 @@ warnings.filterwarnings("ignore", message="The given NumPy array is not writable
 
 def settings_of(options):
     """The options over the defaults; unknown keys and bad values raise ValueError naming them."""
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(DEFAULT_OPTIONS)}")
-    settings = {**DEFAULT_OPTIONS, **options}
+    settings = model_weights.options_over_defaults(options, DEFAULT_OPTIONS)
     if settings["fallback"] not in ("motion", "none"):
         raise ValueError(f"option 'fallback': {settings['fallback']!r} is neither \"motion\" nor \"none\"")
     if not isinstance(settings["min_confidence"], (int, float)) or not 0 <= settings["min_confidence"] <= 1:
@@ -98,15 +94,13 @@ detector = None
 def start(options):
     global detector
     settings = settings_of(options)
-    device = model_weights.pick_device(settings["device"])
-    weights = model_weights.resource_path(HERE, settings["weights"]) if settings["weights"] else None
-    models_dir = model_weights.resource_path(HERE, settings["models_dir"])
     try:
-        model, origin = model_weights.load_model(MODEL, models_dir, device, weights,
-                                                 download=settings["fallback"] == "none")
+        model, origin, device = model_weights.open_model(MODEL, HERE, settings,
+                                                         download=settings["fallback"] == "none")
     except model_weights.WeightsUnavailable:
-        if weights or settings["fallback"] == "none":
+        if settings["weights"] or settings["fallback"] == "none":
             raise
+        models_dir = model_weights.resource_path(HERE, settings["models_dir"])
         print(f"object_detector: no {MODEL.name} weights in {models_dir} (resource/prepare_resource.sh "
               f"downloads them, or installs yours with --detector-weights FILE): detecting moving "
               f"objects instead (motion_detector.py)", flush=True)
