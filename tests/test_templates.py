@@ -33,6 +33,9 @@ from gi.repository import Gst  # noqa: E402
 import emi  # noqa: E402
 from emi import app as emi_app  # noqa: E402
 from emi import runner  # noqa: E402
+
+sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
+import model_fixtures as fixtures  # noqa: E402
 from local_firehose import LocalFirehose  # noqa: E402
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -216,20 +219,14 @@ def weights_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def r3d_weights(weights_dir):
-    torch.manual_seed(1)
-    model = r3d_18().eval()
-    path = str(weights_dir / "r3d_18_random.pth")
-    torch.save(model.state_dict(), path)
-    return path, model
+    model = fixtures.eval_model(r3d_18, seed=1)
+    return fixtures.save_state_dict(str(weights_dir / "r3d_18_random.pth"), model), model
 
 
 @pytest.fixture(scope="module")
 def squeezenet_weights(weights_dir):
-    torch.manual_seed(2)
-    model = squeezenet1_1().eval()
-    path = str(weights_dir / "squeezenet1_1_random.pth")
-    torch.save(model.state_dict(), path)
-    return path, model
+    model = fixtures.eval_model(squeezenet1_1, seed=2)
+    return fixtures.save_state_dict(str(weights_dir / "squeezenet1_1_random.pth"), model), model
 
 
 @pytest.fixture(scope="module")
@@ -676,8 +673,8 @@ def test_prepare_resource_of_the_counter(tmp_path):
     finished = prepare(app_copy, "--random-weights")
     assert finished.returncode == 0, finished.stderr
     state = torch.load(os.path.join(models, "squeezenet1_1.pth"), weights_only=True)
-    torch.manual_seed(0)  # the script's seed: the same weights every time
-    assert all(torch.equal(state[key], value) for key, value in squeezenet1_1().state_dict().items())
+    seeded = fixtures.eval_model(squeezenet1_1, seed=0)  # the script's seed: the same weights every time
+    assert all(torch.equal(state[key], value) for key, value in seeded.state_dict().items())
     assert not os.path.exists(os.path.join(models, "ssdlite320_mobilenet_v3_large.pth"))
 
 
