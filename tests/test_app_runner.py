@@ -19,6 +19,8 @@ from emi import cli, runner  # noqa: E402
 from local_firehose import LocalFirehose  # noqa: E402
 
 SCRIPTS = os.environ["EMI_TEST_SCRIPTS"]
+sys.path.insert(0, SCRIPTS)
+from pipeline_end import wait_for_end  # noqa: E402
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 Gst.init(None)
 
@@ -192,9 +194,7 @@ def decoded_frames(path):
 
     pipeline.get_by_name("sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, count)
     pipeline.set_state(Gst.State.PLAYING)
-    message = pipeline.get_bus().timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert message is not None and message.type == Gst.MessageType.EOS, f"{path} does not decode"
+    wait_for_end(pipeline, 60)
     return frames
 
 

@@ -25,6 +25,7 @@ from emi.inference.preprocess import Preprocess, frame_tensor  # noqa: E402
 
 sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
 import model_fixtures as fixtures  # noqa: E402
+from pipeline_end import wait_for_end  # noqa: E402
 
 Gst.init(None)
 
@@ -63,13 +64,7 @@ def run(elements, frames, pixel_format="RGBA", rois=None):
             GstVideo.buffer_add_video_region_of_interest_meta(buffer, label, left, top, width, height)
         source.emit("push-buffer", buffer)
     source.emit("end-of-stream")
-    message = pipeline.get_bus().timed_pop_filtered(120 * Gst.SECOND,
-                                                    Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert message is not None, "pipeline did not finish"
-    if message.type == Gst.MessageType.ERROR:
-        error, debug = message.parse_error()
-        raise AssertionError(f"{error.message}\n{debug}")
+    wait_for_end(pipeline, 120)
     assert len(records) == len(frames)
     return records
 

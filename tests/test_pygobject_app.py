@@ -13,6 +13,7 @@ import emi  # noqa: E402
 SCRIPTS = os.environ["EMI_TEST_SCRIPTS"]
 sys.path.insert(0, SCRIPTS)
 import app_state  # noqa: E402
+from pipeline_end import wait_for_end  # noqa: E402
 
 Gst.init(None)
 
@@ -28,13 +29,7 @@ def run(description):
 
     pipeline.get_by_name("sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
     pipeline.set_state(Gst.State.PLAYING)
-    message = pipeline.get_bus().timed_pop_filtered(
-        60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert message is not None, "pipeline did not finish"
-    if message.type == Gst.MessageType.ERROR:
-        error, debug = message.parse_error()
-        raise AssertionError(f"{error.message}\n{debug}")
+    wait_for_end(pipeline, 60)
     return documents
 
 

@@ -36,6 +36,7 @@ from emi import runner  # noqa: E402
 
 sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
 import model_fixtures as fixtures  # noqa: E402
+from pipeline_end import wait_for_end  # noqa: E402
 from local_firehose import LocalFirehose  # noqa: E402
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,13 +114,7 @@ def run_frames(frames, stages, fps=30):
         buffer.duration = Gst.SECOND // fps
         assert source.emit("push-buffer", buffer) == Gst.FlowReturn.OK
     source.emit("end-of-stream")
-    message = pipeline.get_bus().timed_pop_filtered(
-        300 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert message is not None, "the pipeline did not finish"
-    if message.type == Gst.MessageType.ERROR:
-        error, debug = message.parse_error()
-        raise AssertionError(f"{error.message}\n{debug}")
+    wait_for_end(pipeline, 300)
     assert len(documents) == len(frames)
     return [document["frame"][0] for document in documents]
 
@@ -695,9 +690,7 @@ def encode_movie(frames, path, fps=30):
         buffer.duration = Gst.SECOND // fps
         source.emit("push-buffer", buffer)
     source.emit("end-of-stream")
-    message = pipeline.get_bus().timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert message is not None and message.type == Gst.MessageType.EOS
+    wait_for_end(pipeline, 60)
 
 
 def test_the_counter_app_counts_the_shapes_and_uploads_each_long_track_once(tmp_path, squeezenet_weights):
