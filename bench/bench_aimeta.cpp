@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "action_engine.h"
-#include "action_rules.h"
-#include "frame_document.h"
-#include "gst_ptr.h"
+#include "actions/action_engine.h"
+#include "actions/action_rules.h"
+#include "document/frame_document.h"
+#include "common/gst_ptr.h"
 
 namespace {
 

@@ -18,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "frame_document.h"
-#include "gst_ptr.h"
+#include "document/frame_document.h"
+#include "common/gst_ptr.h"
 
 #ifndef EMI_BENCH_PLUGIN_DIR
 #error "EMI_BENCH_PLUGIN_DIR must name the folder of libgstemi.so"

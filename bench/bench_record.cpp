@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "clip_recorder.h"
-#include "gst_ptr.h"
+#include "actions/record/clip_recorder.h"
+#include "common/gst_ptr.h"
 
 namespace {
 

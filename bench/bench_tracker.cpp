@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "frame_document.h"
-#include "gst_ptr.h"
-#include "iou_tracker.h"
+#include "document/frame_document.h"
+#include "common/gst_ptr.h"
+#include "tracking/iou_tracker.h"
 
 namespace {
 

@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "frame_document.h"
-#include "literal_parser.h"
-#include "python_convert.h"
-#include "python_frame.h"
-#include "python_host.h"
-#include "result_placement.h"
+#include "document/frame_document.h"
+#include "document/literal_parser.h"
+#include "embed/python_convert.h"
+#include "embed/python_frame.h"
+#include "embed/python_host.h"
+#include "document/result_placement.h"
 
 namespace py = pybind11;
 

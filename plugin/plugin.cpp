@@ -1,12 +1,12 @@
 #include <gst/gst.h>
 
-#include "frame_document.h"
-#include "gstemaimeta.h"
-#include "gstemclassify.h"
-#include "gstemdetect.h"
-#include "gstemoverlay.h"
-#include "gstempycustom.h"
-#include "gstemtracker.h"
+#include "document/frame_document.h"
+#include "elements/gstemaimeta.h"
+#include "elements/gstemclassify.h"
+#include "elements/gstemdetect.h"
+#include "elements/gstemoverlay.h"
+#include "elements/gstempycustom.h"
+#include "elements/gstemtracker.h"
 
 static gboolean plugin_init(GstPlugin* plugin) {
   // Python is not touched here: gst-plugin-scanner loads every plugin, and the interpreter

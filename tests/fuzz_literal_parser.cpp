@@ -1,7 +1,7 @@
 // libFuzzer target for emi::parse_literal. Rejections must be LiteralParseError; any other
 // exception, crash or sanitizer report is a finding. Accepted input must yield printable JSON
 // that the parser reads back the same way nlohmann's own parser does.
-#include "literal_parser.h"
+#include "document/literal_parser.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "frame_document.h"
-#include "gst_ptr.h"
+#include "document/frame_document.h"
+#include "common/gst_ptr.h"
 
 namespace emi::test {
 

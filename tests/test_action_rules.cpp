@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "action_engine.h"
-#include "action_rules.h"
+#include "actions/action_engine.h"
+#include "actions/action_rules.h"
 
 namespace emi::rules {
 namespace {

@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "aws_sigv4.h"
-#include "gst_ptr.h"
+#include "actions/upload/aws_sigv4.h"
+#include "common/gst_ptr.h"
 
 namespace emi::aws {
 namespace {

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "clip_recorder.h"
-#include "frame_document.h"
+#include "actions/record/clip_recorder.h"
+#include "document/frame_document.h"
 #include "gst_test_support.h"
 
 namespace emi::test {

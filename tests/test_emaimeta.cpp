@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gst_test_support.h"
-#include "python_host.h"
+#include "embed/python_host.h"
 
 namespace emi::test {
 namespace {

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "frame_document.h"
+#include "document/frame_document.h"
 #include "gst_test_support.h"
-#include "overlay_renderer.h"
+#include "overlay/overlay_renderer.h"
 
 namespace emi::test {
 namespace {

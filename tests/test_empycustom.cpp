@@ -11,9 +11,9 @@
 #include <regex>
 #include <string>
 
-#include "frame_document.h"
+#include "document/frame_document.h"
 #include "gst_test_support.h"
-#include "python_host.h"
+#include "embed/python_host.h"
 
 namespace emi::test {
 namespace {

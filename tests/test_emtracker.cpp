@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "frame_document.h"
+#include "document/frame_document.h"
 #include "gst_test_support.h"
 
 namespace emi::test {

@@ -26,7 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "firehose_uploader.h"
+#include "actions/upload/firehose_uploader.h"
 
 namespace emi::aws {
 namespace {

@@ -3,8 +3,8 @@
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
-#include "frame_document.h"
-#include "gst_ptr.h"
+#include "document/frame_document.h"
+#include "common/gst_ptr.h"
 
 namespace emi {
 namespace {

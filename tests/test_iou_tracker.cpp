@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "iou_tracker.h"
+#include "tracking/iou_tracker.h"
 
 namespace emi::tracking {
 namespace {

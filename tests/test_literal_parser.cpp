@@ -1,6 +1,6 @@
 // Tests for emi::parse_literal: Python literal and JSON input, error offsets, and a randomized
 // round trip through Python-repr-style and JSON printing.
-#include "literal_parser.h"
+#include "document/literal_parser.h"
 
 #include <gtest/gtest.h>
 

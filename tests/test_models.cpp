@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "frame_document.h"
+#include "document/frame_document.h"
 #include "gst_test_support.h"
-#include "python_host.h"
+#include "embed/python_host.h"
 
 namespace emi::test {
 namespace {

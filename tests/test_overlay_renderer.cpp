@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "overlay_renderer.h"
+#include "overlay/overlay_renderer.h"
 
 namespace emi {
 namespace {

@@ -1,7 +1,7 @@
 // EDGEMATRIX's placement rule, on documents built by hand.
 #include <gtest/gtest.h>
 
-#include "result_placement.h"
+#include "document/result_placement.h"
 
 namespace emi {
 namespace {

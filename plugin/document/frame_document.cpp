@@ -1,0 +1,326 @@
+#include "document/frame_document.h"
+
+#include <gst/video/video.h>
+
+#include <cmath>
+#include <ctime>
+#include <mutex>
+
+namespace emi {
+namespace {
+
+using nlohmann::json;
+
+const GstMetaInfo* document_meta_info() {
+  static const GstMetaInfo* info = []() -> const GstMetaInfo* {
+    // Another copy of this code (a second emi build, a test program linking it) may have
+    // registered it already: GStreamer keeps one registration per name.
+    if (const GstMetaInfo* registered = gst_meta_get_info(kDocumentMetaName)) return registered;
+    // No tags: the document describes the whole frame, so scaling or converting it keeps it valid
+    // at the level of the frame; object rectangles are mirrored in ROI metas, which do get scaled.
+    // A NULL transform function makes GStreamer copy the structure on buffer copies.
+    static const gchar* no_tags[] = {nullptr};
+    return gst_meta_register_custom(kDocumentMetaName, no_tags, nullptr, nullptr, nullptr);
+  }();
+  return info;
+}
+
+constexpr gint64 kNtpToUnixEpochSeconds = 2208988800LL;
+
+// Wall-clock time of the frame in ns since the Unix epoch: the NTP reference timestamp that
+// rtpjitterbuffer/rtspsrc attach when the sender provides one, else now.
+gint64 frame_unix_time_ns(GstBuffer* buffer) {
+  static GstCaps* const ntp_caps = gst_caps_new_empty_simple("timestamp/x-ntp");
+  GstReferenceTimestampMeta* ntp = gst_buffer_get_reference_timestamp_meta(buffer, ntp_caps);
+  if (ntp != nullptr && GST_CLOCK_TIME_IS_VALID(ntp->timestamp))
+    return static_cast<gint64>(ntp->timestamp) - kNtpToUnixEpochSeconds * GST_SECOND;
+  return g_get_real_time() * 1000;
+}
+
+json object_from_roi(const GstVideoRegionOfInterestMeta* roi) {
+  double confidence = 1.0;
+  int class_id = -1;
+  for (GList* param = roi->params; param != nullptr; param = param->next) {
+    const auto* params = static_cast<const GstStructure*>(param->data);
+    gst_structure_get_double(params, "confidence", &confidence);
+    if (!gst_structure_get_int(params, "class-id", &class_id))
+      gst_structure_get_int(params, "label_id", &class_id);
+  }
+  const char* label = roi->roi_type != 0 ? g_quark_to_string(roi->roi_type) : "";
+  return json{{"class_id", class_id},
+              {"object_id", -1},
+              {"confidence", confidence},
+              {"obj_label", label},
+              {"rect_params",
+               {{"left", roi->x}, {"top", roi->y}, {"width", roi->w}, {"height", roi->h}}},
+              {"text_params", {{"display_text", label}}}};
+}
+
+bool is_ours(const GstVideoRegionOfInterestMeta* roi) {
+  for (GList* param = roi->params; param != nullptr; param = param->next) {
+    if (gst_structure_has_name(static_cast<const GstStructure*>(param->data), kRoiParamsName))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool has_document(GstBuffer* buffer) {
+  return gst_buffer_get_meta(buffer, document_meta_info()->api) != nullptr;
+}
+
+namespace {
+
+// By API type and field quark: the by-name calls take GStreamer's global registry lock.
+GstCustomMeta* find_document_meta(GstBuffer* buffer) {
+  return reinterpret_cast<GstCustomMeta*>(gst_buffer_get_meta(buffer, document_meta_info()->api));
+}
+
+GQuark document_field() {
+  static const GQuark field = g_quark_from_static_string(kDocumentField);
+  return field;
+}
+
+// The public JSON text of the document, owned by the buffer's custom meta.
+const char* document_text(GstBuffer* buffer) {
+  GstCustomMeta* meta = find_document_meta(buffer);
+  if (meta == nullptr) return nullptr;
+  const GValue* value = gst_structure_id_get_value(gst_custom_meta_get_structure(meta), document_field());
+  if (value == nullptr || !G_VALUE_HOLDS_STRING(value)) return nullptr;
+  return g_value_get_string(value);
+}
+
+std::optional<json> parse_document(const char* text) {
+  json document = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded() || !document.is_object()) return std::nullopt;
+  return document;
+}
+
+// Parsing is the dearest part of reading a document (~300 µs for 100 objects, ten times the
+// tracking itself), so write_document keeps the parsed form beside the text, in a private meta
+// that buffer copies share. It stands for exactly `text`: anyone may replace the public JSON.
+struct ParsedDocument {
+  std::string text;
+  json document;
+};
+
+struct ParsedDocumentMeta {
+  GstMeta meta;
+  std::shared_ptr<ParsedDocument> parsed;
+};
+
+constexpr char kParsedMetaApi[] = "EmiParsedDocumentMetaAPI";
+constexpr char kParsedMetaName[] = "EmiParsedDocumentMeta";
+
+GType parsed_meta_api_type() {
+  static const GType type = [] {
+    if (const GType registered = g_type_from_name(kParsedMetaApi)) return registered;
+    static const gchar* no_tags[] = {nullptr};
+    return gst_meta_api_type_register(kParsedMetaApi, no_tags);
+  }();
+  return type;
+}
+
+const GstMetaInfo* parsed_meta_info();
+
+ParsedDocumentMeta* find_parsed_meta(GstBuffer* buffer) {
+  return reinterpret_cast<ParsedDocumentMeta*>(gst_buffer_get_meta(buffer, parsed_meta_api_type()));
+}
+
+ParsedDocumentMeta* ensure_parsed_meta(GstBuffer* buffer) {
+  if (ParsedDocumentMeta* meta = find_parsed_meta(buffer)) return meta;
+  return reinterpret_cast<ParsedDocumentMeta*>(gst_buffer_add_meta(buffer, parsed_meta_info(), nullptr));
+}
+
+const GstMetaInfo* parsed_meta_info() {
+  static const GstMetaInfo* info = []() -> const GstMetaInfo* {
+    if (const GstMetaInfo* registered = gst_meta_get_info(kParsedMetaName)) return registered;
+    const auto init = [](GstMeta* meta, gpointer, GstBuffer*) -> gboolean {
+      new (&reinterpret_cast<ParsedDocumentMeta*>(meta)->parsed) std::shared_ptr<ParsedDocument>();
+      return TRUE;
+    };
+    const auto free = [](GstMeta* meta, GstBuffer*) {
+      using Shared = std::shared_ptr<ParsedDocument>;
+      reinterpret_cast<ParsedDocumentMeta*>(meta)->parsed.~Shared();
+    };
+    // Every transform shares the parsed document, as the custom meta's structure is copied.
+    const auto transform = [](GstBuffer* destination, GstMeta* meta, GstBuffer*, GQuark, gpointer) -> gboolean {
+      ParsedDocumentMeta* copy = ensure_parsed_meta(destination);
+      if (copy == nullptr) return FALSE;
+      copy->parsed = reinterpret_cast<ParsedDocumentMeta*>(meta)->parsed;
+      return TRUE;
+    };
+    return gst_meta_register(parsed_meta_api_type(), kParsedMetaName, sizeof(ParsedDocumentMeta), init,
+                             free, transform);
+  }();
+  return info;
+}
+
+// The cache entry of `buffer` when it stands for `text`, else null.
+std::shared_ptr<ParsedDocument>* cached_document(GstBuffer* buffer, const char* text) {
+  ParsedDocumentMeta* meta = find_parsed_meta(buffer);
+  if (meta == nullptr || !meta->parsed || meta->parsed->text != text) return nullptr;
+  return &meta->parsed;
+}
+
+// Whether parsing the dump of `value` gives `value` back: NaN and infinity are written as null.
+bool all_numbers_finite(const json& value) {
+  switch (value.type()) {
+    case json::value_t::number_float: return std::isfinite(value.get<double>());
+    case json::value_t::object:
+    case json::value_t::array:
+      for (const json& item : value) {
+        if (!all_numbers_finite(item)) return false;
+      }
+      return true;
+    default: return true;
+  }
+}
+
+}  // namespace
+
+void register_document_meta() {
+  document_meta_info();
+  parsed_meta_info();
+}
+
+std::shared_ptr<const json> peek_document(GstBuffer* buffer) {
+  const char* text = document_text(buffer);
+  if (text == nullptr) return nullptr;
+  if (std::shared_ptr<ParsedDocument>* cached = cached_document(buffer, text))
+    return std::shared_ptr<const json>(*cached, &(*cached)->document);
+  std::optional<json> parsed = parse_document(text);
+  if (!parsed) return nullptr;
+  auto entry = std::make_shared<ParsedDocument>(ParsedDocument{text, std::move(*parsed)});
+  // Kept for the next reader only where changing the buffer's metas is allowed.
+  if (gst_buffer_is_writable(buffer)) ensure_parsed_meta(buffer)->parsed = entry;
+  return std::shared_ptr<const json>(entry, &entry->document);
+}
+
+std::string_view document_json(GstBuffer* buffer) {
+  const char* text = document_text(buffer);
+  return text != nullptr ? std::string_view(text) : std::string_view();
+}
+
+std::optional<json> read_document(GstBuffer* buffer) {
+  std::shared_ptr<const json> document = peek_document(buffer);
+  if (document == nullptr) return std::nullopt;
+  return *document;
+}
+
+std::optional<json> take_document(GstBuffer* buffer) {
+  const char* text = document_text(buffer);
+  if (text == nullptr) return std::nullopt;
+  if (std::shared_ptr<ParsedDocument>* cached = cached_document(buffer, text)) {
+    // Out of the cache: the caller is about to change the document.
+    std::shared_ptr<ParsedDocument> entry = std::move(*cached);
+    if (entry.use_count() == 1) return std::move(entry->document);
+    return entry->document;
+  }
+  return parse_document(text);
+}
+
+void write_document(GstBuffer* buffer, json document) {
+  GstCustomMeta* meta = find_document_meta(buffer);
+  if (meta == nullptr) {
+    meta = reinterpret_cast<GstCustomMeta*>(gst_buffer_add_meta(buffer, document_meta_info(), nullptr));
+  }
+  auto entry = std::make_shared<ParsedDocument>();
+  // Invalid UTF-8 is replaced and NaN and infinity become null rather than an invalid document;
+  // the parsed form is then no longer what the text says, so it isn't kept.
+  bool text_is_exact = document.is_object() && all_numbers_finite(document);
+  try {
+    entry->text = document.dump(-1, ' ', false, json::error_handler_t::strict);
+  } catch (const json::type_error&) {
+    entry->text = document.dump(-1, ' ', false, json::error_handler_t::replace);
+    text_is_exact = false;
+  }
+  GValue value = G_VALUE_INIT;
+  g_value_init(&value, G_TYPE_STRING);
+  g_value_take_string(&value, g_strndup(entry->text.data(), entry->text.size()));
+  gst_structure_id_take_value(gst_custom_meta_get_structure(meta), document_field(), &value);
+  ParsedDocumentMeta* parsed = ensure_parsed_meta(buffer);
+  if (text_is_exact) {
+    entry->document = std::move(document);
+    parsed->parsed = std::move(entry);
+  } else {
+    parsed->parsed.reset();
+  }
+}
+
+json& frame_record(json& document) {
+  json& frames = document["frame"];
+  if (!frames.is_array()) frames = json::array();
+  if (frames.empty() || !frames[0].is_object()) frames.insert(frames.begin(), json::object());
+  return frames[0];
+}
+
+json build_document(GstBuffer* buffer, const FrameFacts& facts) {
+  json document = take_document(buffer).value_or(json::object());
+  json& frame = frame_record(document);
+  if (!frame.contains("frame_num")) {
+    const gint64 unix_ns = frame_unix_time_ns(buffer);
+    frame["frame_num"] = facts.frame_num;
+    frame["buf_pts"] = GST_BUFFER_PTS_IS_VALID(buffer) ? json(GST_BUFFER_PTS(buffer)) : json(-1);
+    frame["ntp_timestamp"] = unix_ns;
+    frame["timestamp"] = format_iso8601(unix_ns);
+  }
+  frame["source_frame_width"] = facts.width;
+  frame["source_frame_height"] = facts.height;
+
+  json& objects = frame["object"];
+  if (!objects.is_array()) objects = json::array();
+  gpointer state = nullptr;
+  while (GstMeta* meta = gst_buffer_iterate_meta_filtered(
+             buffer, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
+    auto* roi = reinterpret_cast<GstVideoRegionOfInterestMeta*>(meta);
+    if (is_ours(roi)) continue;
+    objects.push_back(object_from_roi(roi));
+    // Now in the document: tagged like our own ROI metas, so the next emi element doesn't add it
+    // a second time.
+    gst_video_region_of_interest_meta_add_param(
+        roi, gst_structure_new(kRoiParamsName, "index", G_TYPE_UINT,
+                               static_cast<guint>(objects.size() - 1), nullptr));
+  }
+  return document;
+}
+
+void attach_object_roi(GstBuffer* buffer, const json& object, guint object_index) {
+  const json& rect = object.at("rect_params");
+  const std::string label = object.value("obj_label", std::string());
+  GstVideoRegionOfInterestMeta* roi = gst_buffer_add_video_region_of_interest_meta(
+      buffer, label.c_str(), rect.value("left", 0u), rect.value("top", 0u),
+      rect.value("width", 0u), rect.value("height", 0u));
+  roi->id = static_cast<gint>(object_index);
+  GstStructure* params = gst_structure_new(
+      kRoiParamsName, "index", G_TYPE_UINT, object_index, "class-id", G_TYPE_INT,
+      object.value("class_id", -1), "confidence", G_TYPE_DOUBLE, object.value("confidence", 1.0),
+      nullptr);
+  gst_video_region_of_interest_meta_add_param(roi, params);  // takes ownership
+}
+
+std::string format_iso8601(gint64 unix_time_ns) {
+  const time_t seconds = static_cast<time_t>(unix_time_ns / GST_SECOND);
+  const int millis = static_cast<int>((unix_time_ns / GST_MSECOND) % 1000);
+  // localtime_r and strftime cost ~0.4 µs; frames of the same second share the date and offset.
+  thread_local time_t cached_second = -1;
+  thread_local std::string date;    // "2026-11-23T08:24:36."
+  thread_local std::string offset;  // "+0000"
+  if (seconds != cached_second) {
+    struct tm local {};
+    localtime_r(&seconds, &local);
+    char text[32];
+    date.assign(text, strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S.", &local));
+    offset.assign(text, strftime(text, sizeof text, "%z", &local));
+    cached_second = seconds;
+  }
+  std::string text = date;
+  text += static_cast<char>('0' + millis / 100);
+  text += static_cast<char>('0' + millis / 10 % 10);
+  text += static_cast<char>('0' + millis % 10);
+  text += offset;
+  return text;
+}
+
+}  // namespace emi

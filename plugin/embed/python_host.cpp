@@ -1,0 +1,236 @@
+#include "embed/python_host.h"
+
+#include <dlfcn.h>
+#include <gst/gst.h>
+#include <malloc.h>
+#include <pybind11/eval.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "embed/python_frame.h"
+
+namespace emi::python {
+namespace {
+
+// Python half of the host, run once into the private module `_emi_host`.
+constexpr const char kHelperSource[] = R"PY(
+import importlib.machinery
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+
+import numpy
+
+_MAP_WRITE = 2  # Gst.MapFlags.WRITE
+
+try:
+    # Scripts written for EMPyCustom do a bare `from gi.repository import Gst`: pin the version
+    # of the GStreamer we run in, as their host did.
+    import gi
+
+    gi.require_version("Gst", "1.0")
+except (ImportError, ValueError):
+    pass
+
+
+class MapInfo:
+    """What PyGObject's Gst.Buffer.map() returns, as far as scripts use it."""
+
+    __slots__ = ("data", "size", "maxsize", "flags")
+
+    def __init__(self, data, flags):
+        self.data = data
+        self.size = self.maxsize = data.nbytes
+        self.flags = flags
+
+
+class FrameArray(numpy.ndarray):
+    """A frame viewed as a NumPy array that also answers io_buffer.map()/unmap() as scripts
+    written for EDGEMATRIX's EMPyCustom expect."""
+
+    def map(self, flags=1):
+        owner = self
+        while isinstance(owner, numpy.ndarray):
+            owner = owner.base
+        data = memoryview(owner) if owner is not None else memoryview(numpy.ascontiguousarray(self)).cast("B")
+        if int(flags) & _MAP_WRITE and data.readonly:
+            return False, None
+        return True, MapInfo(data, flags)
+
+    def unmap(self, info):
+        """Nothing to do: the frame stays mapped while any view of it is alive."""
+
+
+def load_module(path, name):
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    spec = importlib.util.spec_from_loader(name, loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def unload_module(name):
+    sys.modules.pop(name, None)
+
+
+def positional_arity(function, most):
+    """How many positional arguments `function` accepts, at most `most`."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return most
+    count = 0
+    for parameter in signature.parameters.values():
+        if parameter.kind == parameter.VAR_POSITIONAL:
+            return most
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return min(count, most)
+
+
+def format_exception(kind, error, trace):
+    return "".join(traceback.format_exception(kind, error, trace))
+
+
+def describe_exception(error):
+    return "".join(traceback.format_exception_only(error)).strip()
+)PY";
+
+// Deliberately never released: the interpreter is never finalised, and a static py::object
+// would be decref'd after a Python host process has finalised it.
+PyObject* helper_module = nullptr;
+
+PyObject* new_helper_module() {
+  return py::module_::import("types").attr("ModuleType")("_emi_host").release().ptr();
+}
+
+void start_interpreter() {
+  if (Py_IsInitialized()) {
+    GilGuard gil;  // a PyGObject (or other Python) process: share its interpreter
+    helper_module = new_helper_module();
+  } else {
+    // GStreamer opens plugins with local symbol binding; C extensions (NumPy, torch) need
+    // libpython's symbols global, as gst-python's loader does.
+    if (dlopen(EMI_PYTHON_SONAME, RTLD_NOW | RTLD_GLOBAL) == nullptr)
+      GST_WARNING("cannot make %s global (%s): NumPy and torch may fail to import",
+                  EMI_PYTHON_SONAME, dlerror());
+    PyConfig config;
+    PyConfig_InitPythonConfig(&config);
+    config.install_signal_handlers = 0;  // the host keeps its own SIGINT/SIGPIPE handling
+    config.parse_argv = 0;
+    // Never finalised, so never flushed at exit: what scripts print must not sit in a buffer.
+    config.buffered_stdio = 0;
+    // Paths as if Debian's python3 ran: that finds dist-packages (numpy, torch).
+    PyConfig_SetBytesString(&config, &config.program_name, EMI_PYTHON_EXECUTABLE);
+    PyStatus status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+      throw PythonError(std::string("cannot start Python: ") +
+                            (status.err_msg != nullptr ? status.err_msg : "unknown error"),
+                        "");
+    }
+    helper_module = new_helper_module();
+    PyEval_SaveThread();  // the GIL is taken only inside calls from now on
+  }
+
+  GilGuard gil;
+  try {
+    py::module_ module = helpers();
+    py::exec(kHelperSource, module.attr("__dict__"));
+    py::module_::import("sys").attr("modules")["_emi_host"] = module;
+    register_frame_types(module);
+  } catch (py::error_already_set& error) {
+    throw to_error(error, "starting emi's Python host (is python3-numpy installed?)");
+  }
+}
+
+// A thread state made by us for a thread Python doesn't know, kept for the thread's life.
+class OwnedThreadState {
+ public:
+  void ensure() {
+    if (state_ == nullptr && PyGILState_GetThisThreadState() == nullptr)
+      state_ = PyThreadState_New(PyInterpreterState_Main());
+  }
+  ~OwnedThreadState() {
+    if (state_ == nullptr || !Py_IsInitialized() || _Py_IsFinalizing()) return;
+    PyEval_RestoreThread(state_);
+    PyThreadState_Clear(state_);
+    PyThreadState_DeleteCurrent();
+  }
+
+ private:
+  PyThreadState* state_ = nullptr;
+};
+
+thread_local OwnedThreadState owned_thread_state;
+
+// Programs run in streaming threads, whose glibc arenas are made of 64 MiB heaps: a frame whose
+// tensors outgrow one heap gets a new one that is unmapped again when they are freed, and the next
+// frame faults every page back in (+25% a frame for ssdlite320 at 640x360, +5% for the counter
+// app, against the same loop in the main thread). A top pad of one heap keeps that memory mapped.
+// Setting it also freezes glibc's dynamic mmap threshold where it stands (128 KiB in a fresh
+// process), after which every larger tensor is mapped and unmapped per call (the 3DCNN's frame
+// preprocessing 10x slower), so the threshold is fixed at the dynamic one's ceiling.
+// Process-wide, so settings the user chose (MALLOC_TOP_PAD_, MALLOC_MMAP_THRESHOLD_) are left alone.
+constexpr int kHeapTopPad = 64 << 20;
+constexpr int kMmapThreshold = 32 << 20;
+
+void keep_freed_heaps_mapped() {
+  if (std::getenv("MALLOC_TOP_PAD_") != nullptr || std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr) return;
+  if (mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TOP_PAD, kHeapTopPad) == 1)
+    GST_INFO("glibc's M_TOP_PAD set to %d, M_MMAP_THRESHOLD to %d", kHeapTopPad, kMmapThreshold);
+}
+
+}  // namespace
+
+void ensure_started() {
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [] {
+    keep_freed_heaps_mapped();
+    try {
+      start_interpreter();
+    } catch (const PythonError& error) {
+      failure = std::string(error.what()) + "\n" + error.traceback();
+    }
+  });
+  if (!failure.empty()) throw PythonError(failure, "");
+}
+
+GilGuard::GilGuard() {
+  // PyThreadState_New registers the state as this thread's, with a use count of one, so
+  // PyGILState_Ensure/Release below reuse it instead of creating and deleting one per call.
+  owned_thread_state.ensure();
+  state_ = PyGILState_Ensure();
+}
+
+GilGuard::~GilGuard() { PyGILState_Release(state_); }
+
+py::module_ helpers() { return py::reinterpret_borrow<py::module_>(helper_module); }
+
+PythonError to_error(py::error_already_set& error, const std::string& context) {
+  std::string summary;
+  std::string traceback;
+  try {
+    summary = helpers().attr("describe_exception")(error.value()).cast<std::string>();
+    traceback = helpers()
+                    .attr("format_exception")(error.type(), error.value(), error.trace())
+                    .cast<std::string>();
+  } catch (py::error_already_set& nested) {
+    summary = nested.what();
+  }
+  return PythonError(context + ": " + summary, traceback);
+}
+
+}  // namespace emi::python

@@ -1,0 +1,62 @@
+// A user's Python program as empycustom runs it: EDGEMATRIX's EMPyCustom contract.
+//   start(options)                                once, before the first frame
+//   process_ip(io_buffer, in_meta, options, events)   per frame (any prefix of these parameters)
+//   stop(options)                                 once, at the end
+// as module functions, or as methods of an instance of `class_name`.
+#pragma once
+
+#include <gst/video/video.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "embed/python_host.h"
+
+namespace emi {
+
+struct ProgramSpec {
+  std::string module_path;
+  std::string class_name;  // empty: module-level functions
+  std::string function_name = "process_ip";
+  nlohmann::json options = nlohmann::json::object();
+};
+
+// What one process_ip call gave back: either text to parse (the seed's str(list)) or a value
+// already converted from Python objects, plus the events the script appended.
+struct ProgramOutput {
+  std::optional<std::string> text;
+  nlohmann::json value;
+  nlohmann::json events = nlohmann::json::array();
+};
+
+// Every method takes the GIL itself and throws python::PythonError with the traceback.
+class UserProgram {
+ public:
+  // Loads the module as a module object of its own, instantiates the class if one is named, and
+  // checks that the process function exists.
+  explicit UserProgram(const ProgramSpec& spec);
+  ~UserProgram();
+  UserProgram(const UserProgram&) = delete;
+  UserProgram& operator=(const UserProgram&) = delete;
+
+  void start();
+  void stop();
+  ProgramOutput process(GstBuffer* buffer, const GstVideoInfo& info, bool writable,
+                        const nlohmann::json& in_meta);
+
+ private:
+  struct Callable;
+  class Objects;  // every Python reference, released under the GIL
+  // start()/stop(): skipped when the script has none; given the options when it takes them.
+  void call_optional(const Callable& callable, const char* name);
+  // Drops the module from sys.modules and every Python reference. GIL held.
+  void release_objects() noexcept;
+  std::string path_;
+  std::string function_name_;
+  std::unique_ptr<Objects> objects_;
+};
+
+}  // namespace emi
