@@ -27,7 +27,7 @@ class PythonError : public std::runtime_error {
 void ensure_started();
 
 // Holds the GIL for its scope, on any thread. A thread that has no Python thread state gets one
-// that lives as long as the thread: creating one per call costs ~45 µs (see DESIGN.md).
+// that lives as long as the thread: creating one per call costs ~45 µs (docs/architecture.md).
 class GilGuard {
  public:
   GilGuard();
