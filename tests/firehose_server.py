@@ -2,9 +2,30 @@
 
 It checks every request's SigV4 signature with botocore (an implementation independent of ours),
 checks PutRecordBatch's limits, appends each accepted record to --records and each request to
---requests (JSON lines, written before answering), and on request fails the first --fail-records
-records it receives with ServiceUnavailableException. It listens on 127.0.0.1 (--port 0: any free
+--requests (JSON lines, written before answering). It listens on 127.0.0.1 (--port 0: any free
 port), prints the port on a line of its own, and serves until it is killed.
+
+And it misbehaves on request, as Firehose and the networks before it do:
+  --script F1,F2,...   the first requests meet these faults, one each, in order (then all is well):
+     ok            answered normally
+     500           HTTP 500 InternalFailure
+     429           HTTP 429 TooManyRequestsException
+     throttle      HTTP 400 ThrottlingException
+     partial       HTTP 200, every other record failed with ServiceUnavailableException
+     garbage       HTTP 200 with a body that is not PutRecordBatch's answer (nothing kept)
+     reset         the connection reset (RST) once the request was read (nothing kept)
+     hang          no answer for --hang-seconds, then the connection closed (nothing kept)
+     huge          HTTP 200 with a 4 MiB body (nothing kept)
+     echo          HTTP 403 AccessDeniedException whose message echoes the request's headers
+     expired       HTTP 400 ExpiredTokenException
+     unrecognized  HTTP 400 UnrecognizedClientException
+  --fail-records N         the first N records received fail with ServiceUnavailableException
+  --reject-marker TEXT     records holding TEXT fail for good (per-record InvalidArgumentException)
+  --reject-request-marker TEXT  a request holding such a record is refused whole (HTTP 400
+                           InvalidArgumentException), as Firehose refuses an oversized one
+  --expired-token TOKEN    requests signed with this session token get ExpiredTokenException
+  --answer-delay SECONDS   wait before each answer (a slow service: time to kill a client)
+  --read-delay SECONDS     wait this long per 64 KiB of body read (a slow uplink)
 """
 
 import argparse
@@ -13,8 +34,11 @@ import binascii
 import datetime
 import hmac
 import json
+import socket
+import struct
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -37,11 +61,23 @@ class Rejection(Exception):
         self.error_type = error_type
 
 
+FAULTS = ('ok', '500', '429', 'throttle', 'partial', 'garbage', 'reset', 'hang', 'huge', 'echo', 'expired',
+          'unrecognized')
+# Faults answered with an error, before the request is looked at: status, __type.
+ERROR_FAULTS = {'500': (500, 'InternalFailure'), '429': (429, 'TooManyRequestsException'),
+                'throttle': (400, 'ThrottlingException'), 'expired': (400, 'ExpiredTokenException'),
+                'unrecognized': (400, 'UnrecognizedClientException')}
+
+
 class Firehose:
     def __init__(self, options):
         self.options = options
         self.lock = threading.Lock()
         self.failures_left = options.fail_records
+        self.script = [fault for fault in options.script.split(',') if fault] if options.script else []
+        unknown = set(self.script) - set(FAULTS)
+        if unknown:
+            raise SystemExit('unknown faults: ' + ', '.join(sorted(unknown)))
         self.request_count = 0
         self.records = open(options.records, 'a', encoding='utf-8')
         self.requests = open(options.requests, 'a', encoding='utf-8')
@@ -71,6 +107,8 @@ class Firehose:
             reject('X-Amz-Date is not on the credential scope\'s date')
         if abs(datetime.datetime.utcnow() - signed_at) > MAX_CLOCK_SKEW:
             reject('Signature expired')
+        if self.options.expired_token and headers.get('X-Amz-Security-Token') == self.options.expired_token:
+            raise Rejection(400, 'ExpiredTokenException', 'The security token included in the request is expired')
         signed_headers = fields.get('SignedHeaders', '').split(';')
         required = {'host', 'x-amz-date', 'content-type', 'x-amz-target'}
         if self.options.session_token:
@@ -114,32 +152,50 @@ class Firehose:
             if len(data) > MAX_RECORD_BYTES:
                 raise Rejection(400, 'InvalidArgumentException', f'a record of {len(data)} bytes is over 1000 KiB')
             decoded.append(data)
+        marker = self.options.reject_request_marker
+        if marker and any(marker.encode() in data for data in decoded):
+            raise Rejection(400, 'InvalidArgumentException', 'a record of this request can\'t be taken')
         return decoded
 
     def put_record_batch(self, method, path, headers, body):
-        """The answer's status and JSON."""
+        """The fault met (a name of FAULTS), the answer's status and its JSON (or bytes)."""
         with self.lock:
             self.request_count += 1
-            log = {'request': self.request_count, 'body_bytes': len(body)}
+            fault = self.script.pop(0) if self.script else 'ok'
+            log = {'request': self.request_count, 'body_bytes': len(body), 'fault': fault}
+            if fault in ('garbage', 'reset', 'hang', 'huge'):
+                log.update(status=200 if fault in ('garbage', 'huge') else None, records=0, failed=0)
+                self.write(self.requests, log)
+                answers = {'garbage': b'<html><body>502 Bad Gateway (but 200)</body></html>',
+                           'huge': b'{"RequestResponses": "' + b'x' * (4 << 20) + b'"}'}
+                return fault, 200, answers.get(fault, b'')
             try:
+                if fault in ERROR_FAULTS:
+                    raise Rejection(*ERROR_FAULTS[fault], f'injected fault {fault}')
+                if fault == 'echo':
+                    echoed = '; '.join(f'{name}: {value}' for name, value in headers.items())
+                    raise Rejection(403, 'AccessDeniedException', 'You sent ' + echoed)
                 self.check_signature(method, path, headers, body)
                 records = self.check_request(headers, body)
             except Rejection as rejection:
                 log.update(status=rejection.status, error=rejection.error_type)
                 self.write(self.requests, log)
-                return rejection.status, {'__type': rejection.error_type, 'message': str(rejection)}
+                return fault, rejection.status, {'__type': rejection.error_type, 'message': str(rejection)}
             responses = []
-            for data in records:
-                if self.failures_left > 0:
-                    self.failures_left -= 1
+            for index, data in enumerate(records):
+                if self.failures_left > 0 or (fault == 'partial' and index % 2 == 0):
+                    self.failures_left = max(0, self.failures_left - 1)
                     responses.append({'ErrorCode': 'ServiceUnavailableException', 'ErrorMessage': 'Slow down.'})
+                elif self.options.reject_marker and self.options.reject_marker.encode() in data:
+                    responses.append({'ErrorCode': 'InvalidArgumentException',
+                                      'ErrorMessage': 'this record can never be taken'})
                 else:
                     self.write(self.records, {'request': self.request_count, 'data': data.decode('utf-8')})
                     responses.append({'RecordId': uuid.uuid4().hex})
             failed = sum('ErrorCode' in response for response in responses)
             log.update(status=200, records=len(records), failed=failed)
             self.write(self.requests, log)
-            return 200, {'FailedPutCount': failed, 'Encrypted': False, 'RequestResponses': responses}
+            return fault, 200, {'FailedPutCount': failed, 'Encrypted': False, 'RequestResponses': responses}
 
     @staticmethod
     def write(log_file, entry):
@@ -151,9 +207,30 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'  # keep-alive, as Firehose does
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get('Content-Length', '0')))
-        status, answer = self.server.firehose.put_record_batch(self.command, self.path, self.headers, body)
-        payload = json.dumps(answer).encode()
+        options = self.server.firehose.options
+        length = int(self.headers.get('Content-Length', '0'))
+        body = b''
+        while len(body) < length:
+            if options.read_delay:
+                time.sleep(options.read_delay)
+            chunk = self.rfile.read(min(65536, length - len(body)))
+            if not chunk:
+                return
+            body += chunk
+        fault, status, answer = self.server.firehose.put_record_batch(self.command, self.path, self.headers, body)
+        if options.answer_delay:
+            time.sleep(options.answer_delay)
+        if fault == 'reset':
+            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if fault == 'hang':
+            time.sleep(options.hang_seconds)
+            self.close_connection = True
+            return
+        payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
         self.send_response(status)
         self.send_header('Content-Type', CONTENT_TYPE)
         self.send_header('Content-Length', str(len(payload)))
@@ -162,6 +239,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that gave up on a hang or a slow answer is what the faults are for.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def main():
@@ -178,10 +264,16 @@ def main():
                         help='fail the first N records received with ServiceUnavailableException')
     parser.add_argument('--signature-error-status', type=int, default=403,
                         help='HTTP status for a bad signature or unknown key')
+    parser.add_argument('--script', default='', help='faults met by the first requests, comma-separated')
+    parser.add_argument('--reject-marker', default='', help='records holding this fail for good')
+    parser.add_argument('--reject-request-marker', default='', help='requests holding such a record are refused')
+    parser.add_argument('--expired-token', default='', help='this session token has expired')
+    parser.add_argument('--answer-delay', type=float, default=0, help='seconds before each answer')
+    parser.add_argument('--read-delay', type=float, default=0, help='seconds per 64 KiB of body read')
+    parser.add_argument('--hang-seconds', type=float, default=60, help='how long a hang lasts')
     options = parser.parse_args()
 
-    server = ThreadingHTTPServer(('127.0.0.1', options.port), Handler)
-    server.daemon_threads = True
+    server = Server(('127.0.0.1', options.port), Handler)
     server.firehose = Firehose(options)
     print(server.server_address[1], flush=True)
     server.serve_forever()

@@ -1,353 +1,56 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// The uploader's worker: the queue of batches (from our spool folder, from folders left by
+// uploaders that stopped, and held in memory when the disk refused them), one request at a time,
+// the settling of each answer, and the back-off. The spool (spool.h) and Firehose
+// (firehose_client.h) are done elsewhere.
 #include "actions/upload/firehose_uploader.h"
-
-#include <curl/curl.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <cerrno>
-#include <cinttypes>
 #include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <ctime>
 #include <deque>
-#include <filesystem>
-#include <initializer_list>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
-#include <string_view>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "actions/upload/aws_sigv4.h"
-#include "common/gst_ptr.h"
+#include "actions/upload/firehose_client.h"
+#include "actions/upload/firehose_settings.h"
+#include "actions/upload/spool.h"
+#include "actions/upload/upload_log.h"
+
+#define GST_CAT_DEFAULT emi::upload_debug()
 
 namespace emi::aws {
 
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr char kService[] = "firehose";
-constexpr char kTarget[] = "Firehose_20150804.PutRecordBatch";
-constexpr char kContentType[] = "application/x-amz-json-1.1";
-constexpr std::size_t kServiceMaxRecords = 500;
-constexpr std::size_t kServiceMaxRequestBytes = 4 * 1024 * 1024;
-constexpr std::size_t kServiceMaxRecordBytes = 1000 * 1024;
+// How often a worker looks for spool folders whose writer stopped (besides at its start).
+constexpr milliseconds kClaimInterval{60'000};
 
-// Batch files: the magic, then per record its length (32-bit little-endian), the first bytes of
-// its SHA-256 (to tell a record cut short by a crash from a whole one) and the data.
-constexpr std::string_view kBatchMagic{"EMIFHS1\n", 8};
-constexpr std::size_t kChecksumBytes = 4;
-constexpr std::size_t kFrameHeaderBytes = 4 + kChecksumBytes;
-constexpr char kBatchSuffix[] = ".batch";
-constexpr char kRewriteSuffix[] = ".rewrite";
-constexpr char kDamagedSuffix[] = ".damaged";
-constexpr char kLockName[] = "lock";
-
-// A record in the request body: {"Data":"<base64>"}, and a comma before all but the first.
-constexpr std::string_view kRecordOpen = R"({"Data":")";
-constexpr std::string_view kRecordClose = R"("})";
-constexpr std::string_view kBodyClose = "]}";
-
-// Error types that mean "too fast" or "not now" whatever their HTTP status.
-constexpr std::string_view kRetryableErrorTypes[] = {
-    "ThrottlingException",   "ThrottledException",     "TooManyRequestsException", "RequestLimitExceeded",
-    "LimitExceededException", "ServiceUnavailableException", "InternalFailure",   "RequestTimeout",
-    "RequestTimeoutException"};
-
-using CurlEasy = std::unique_ptr<CURL, ReleaseWith<curl_easy_cleanup>>;
-using CurlList = std::unique_ptr<curl_slist, ReleaseWith<curl_slist_free_all>>;
-using CurlUrl = std::unique_ptr<CURLU, ReleaseWith<curl_url_cleanup>>;
-using CurlText = std::unique_ptr<char, ReleaseWith<curl_free>>;
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int descriptor = -1) : descriptor_(descriptor) {}
-  FileDescriptor(FileDescriptor&& other) noexcept : descriptor_(std::exchange(other.descriptor_, -1)) {}
-  FileDescriptor& operator=(FileDescriptor&& other) noexcept {
-    if (this != &other) {
-      close();
-      descriptor_ = std::exchange(other.descriptor_, -1);
-    }
-    return *this;
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() { close(); }
-  int get() const { return descriptor_; }
-
- private:
-  void close() {
-    if (descriptor_ >= 0) ::close(descriptor_);
-    descriptor_ = -1;
-  }
-  int descriptor_;
-};
-
-[[noreturn]] void throw_errno(const std::string& what) {
-  throw std::system_error(errno, std::generic_category(), what);
+bool same(const Credentials& a, const Credentials& b) {
+  return a.access_key_id == b.access_key_id && a.secret_access_key == b.secret_access_key &&
+         a.session_token == b.session_token;
 }
 
-FileDescriptor open_file(const fs::path& path, int flags) {
-  const int descriptor = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
-  if (descriptor < 0) throw_errno("cannot open " + path.string());
-  return FileDescriptor(descriptor);
-}
-
-void write_all(int descriptor, std::string_view data, const fs::path& path) {
-  while (!data.empty()) {
-    const ssize_t written = ::write(descriptor, data.data(), data.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("cannot write " + path.string());
-    }
-    data.remove_prefix(static_cast<std::size_t>(written));
-  }
-}
-
-void sync_file(int descriptor, const fs::path& path) {
-  if (::fdatasync(descriptor) != 0) throw_errno("cannot sync " + path.string());
-}
-
-// A created, renamed or removed file is only durable once its directory is synced too.
-void sync_directory(const fs::path& directory) {
-  const FileDescriptor descriptor = open_file(directory, O_RDONLY | O_DIRECTORY);
-  if (::fsync(descriptor.get()) != 0) throw_errno("cannot sync " + directory.string());
-}
-
-std::string read_file(const fs::path& path) {
-  const FileDescriptor descriptor = open_file(path, O_RDONLY);
-  std::string contents;
-  char chunk[1 << 16];
-  while (true) {
-    const ssize_t read = ::read(descriptor.get(), chunk, sizeof chunk);
-    if (read < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("cannot read " + path.string());
-    }
-    if (read == 0) return contents;
-    contents.append(chunk, static_cast<std::size_t>(read));
-  }
-}
-
-std::string record_checksum(std::string_view record) { return sha256(record).substr(0, kChecksumBytes); }
-
-std::string encode_frame(std::string_view record) {
-  std::string frame;
-  frame.reserve(kFrameHeaderBytes + record.size());
-  const auto length = static_cast<std::uint32_t>(record.size());
-  for (int shift = 0; shift < 32; shift += 8) frame += static_cast<char>((length >> shift) & 0xff);
-  frame += record_checksum(record);
-  frame += record;
-  return frame;
-}
-
-struct ParsedBatch {
-  std::vector<std::string> records;
-  std::size_t damaged_bytes = 0;  // an unreadable tail: a write cut short by a crash, or damage
-  bool foreign = false;           // doesn't start as our batch files do
-};
-
-ParsedBatch parse_batch(std::string_view contents) {
-  ParsedBatch batch;
-  if (contents.size() < kBatchMagic.size()) {
-    // Created, but the process stopped before the magic was written.
-    batch.foreign = kBatchMagic.substr(0, contents.size()) != contents;
-    batch.damaged_bytes = contents.size();
-    return batch;
-  }
-  if (contents.substr(0, kBatchMagic.size()) != kBatchMagic) {
-    batch.foreign = true;
-    return batch;
-  }
-  for (std::string_view rest = contents.substr(kBatchMagic.size()); !rest.empty();) {
-    std::uint32_t length = 0;
-    if (rest.size() >= kFrameHeaderBytes)
-      for (int i = 3; i >= 0; --i) length = (length << 8) | static_cast<unsigned char>(rest[i]);
-    // After a bad frame nothing can be trusted to start where a frame starts.
-    if (rest.size() < kFrameHeaderBytes || rest.size() - kFrameHeaderBytes < length ||
-        record_checksum(rest.substr(kFrameHeaderBytes, length)) != rest.substr(4, kChecksumBytes)) {
-      batch.damaged_bytes = rest.size();
-      break;
-    }
-    batch.records.emplace_back(rest.substr(kFrameHeaderBytes, length));
-    rest.remove_prefix(kFrameHeaderBytes + length);
-  }
-  return batch;
-}
-
-std::size_t base64_size(std::size_t bytes) { return (bytes + 2) / 3 * 4; }
-
-void append_base64(std::string& out, std::string_view data) {
-  const std::size_t start = out.size();
-  out.resize(start + base64_size(data.size()) + 1);  // EVP_EncodeBlock ends with a NUL
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&out[start]),
-                                      reinterpret_cast<const unsigned char*>(data.data()),
-                                      static_cast<int>(data.size()));
-  out.resize(start + static_cast<std::size_t>(written));
-}
-
-// What a record of `data_bytes` adds to the request body.
-std::size_t record_body_bytes(std::size_t data_bytes, bool first) {
-  return kRecordOpen.size() + base64_size(data_bytes) + kRecordClose.size() + (first ? 0 : 1);
-}
-
-std::string body_head(const std::string& delivery_stream_name) {
-  return R"({"DeliveryStreamName":)" + json(delivery_stream_name).dump() + R"(,"Records":[)";
-}
-
-bool is_valid_stream_name(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '_' || c == '.' || c == '-';
-  });
-}
-
-bool is_valid_region(const std::string& region) {
-  return std::all_of(region.begin(), region.end(), [](unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
-}
-
-std::string default_endpoint(const std::string& region) {
-  const bool china = region.rfind("cn-", 0) == 0;
-  return "https://firehose." + region + (china ? ".amazonaws.com.cn/" : ".amazonaws.com/");
-}
-
-// Fills `field` from the first of these variables that is set, when it is empty; true if it did.
-bool from_environment(std::string& field, std::initializer_list<const char*> variables) {
-  if (!field.empty()) return false;
-  for (const char* variable : variables) {
-    const char* value = std::getenv(variable);
-    if (value != nullptr && *value != '\0') {
-      field = value;
-      return true;
-    }
-  }
-  return false;
-}
-
-void require(bool condition, const std::string& message) {
-  if (!condition) throw std::invalid_argument("Firehose uploader: " + message);
-}
-
-FirehoseSettings resolve(FirehoseSettings settings) {
-  const bool key_from_environment = from_environment(settings.access_key, {"AWS_ACCESS_KEY_ID"});
-  from_environment(settings.secret_key, {"AWS_SECRET_ACCESS_KEY"});
-  // A session token belongs to the key pair it was issued with.
-  if (key_from_environment) from_environment(settings.session_token, {"AWS_SESSION_TOKEN"});
-  from_environment(settings.region, {"AWS_REGION", "AWS_DEFAULT_REGION"});
-
-  require(is_valid_stream_name(settings.delivery_stream_name),
-          "delivery_stream_name '" + settings.delivery_stream_name +
-              "' is not a stream name (1 to 64 of A-Z a-z 0-9 _ . -)");
-  require(!settings.access_key.empty(), "no access_key: set it or AWS_ACCESS_KEY_ID");
-  require(!settings.secret_key.empty(), "no secret_key: set it or AWS_SECRET_ACCESS_KEY");
-  require(!settings.region.empty(), "no region: set it, AWS_REGION or AWS_DEFAULT_REGION");
-  require(is_valid_region(settings.region), "region '" + settings.region + "' is not a region name (like us-east-1)");
-  require(!settings.spool_dir.empty(), "spool_dir is empty");
-  require(settings.max_records_per_request >= 1 && settings.max_records_per_request <= kServiceMaxRecords,
-          "max_records_per_request must be 1 to 500, is " + std::to_string(settings.max_records_per_request));
-  require(settings.max_record_bytes >= 1 && settings.max_record_bytes <= kServiceMaxRecordBytes,
-          "max_record_bytes must be 1 to 1024000, is " + std::to_string(settings.max_record_bytes));
-  require(settings.max_request_bytes <= kServiceMaxRequestBytes,
-          "max_request_bytes must be at most 4 MiB, is " + std::to_string(settings.max_request_bytes));
-  const std::size_t largest_request = body_head(settings.delivery_stream_name).size() +
-                                      record_body_bytes(settings.max_record_bytes, true) + kBodyClose.size();
-  require(largest_request <= settings.max_request_bytes,
-          "max_request_bytes (" + std::to_string(settings.max_request_bytes) +
-              ") can't hold one record of max_record_bytes (" + std::to_string(settings.max_record_bytes) + ")");
-  require(settings.max_spool_bytes >= settings.max_record_bytes, "max_spool_bytes is below max_record_bytes");
-  require(settings.batch_delay.count() >= 0, "batch_delay is negative");
-  require(settings.retry_delay.count() > 0, "retry_delay must be positive");
-  require(settings.max_retry_delay >= settings.retry_delay, "max_retry_delay is below retry_delay");
-  require(settings.rejected_retry_delay.count() > 0, "rejected_retry_delay must be positive");
-  require(settings.connect_timeout.count() > 0 && settings.request_timeout.count() > 0,
-          "connect_timeout and request_timeout must be positive");
-  if (settings.endpoint.empty()) settings.endpoint = default_endpoint(settings.region);
-  return settings;
-}
-
-struct Endpoint {
-  std::string url;
-  std::string host;  // the Host header: name, and :port when the URL has one
-  std::string path;
-};
-
-Endpoint parse_endpoint(const std::string& url) {
-  const auto invalid = [&url](const std::string& why) {
-    return std::invalid_argument("Firehose uploader: endpoint '" + url + "' " + why);
-  };
-  const CurlUrl handle(curl_url());
-  if (!handle) throw std::bad_alloc();
-  if (const CURLUcode result = curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0); result != CURLUE_OK)
-    throw invalid(std::string("is not a URL: ") + curl_url_strerror(result));
-  const auto part = [&handle](CURLUPart which) -> std::optional<std::string> {
-    char* text = nullptr;
-    if (curl_url_get(handle.get(), which, &text, 0) != CURLUE_OK) return std::nullopt;
-    const CurlText owned(text);
-    return std::string(owned.get());
-  };
-  const std::string scheme = part(CURLUPART_SCHEME).value_or("");
-  if (scheme != "https" && scheme != "http") throw invalid("must be https:// (or http:// for a local server)");
-  if (part(CURLUPART_QUERY) || part(CURLUPART_FRAGMENT)) throw invalid("must not have a query or fragment");
-  Endpoint endpoint{url, part(CURLUPART_HOST).value_or(""), part(CURLUPART_PATH).value_or("/")};
-  if (const auto port = part(CURLUPART_PORT)) endpoint.host += ':' + *port;
-  return endpoint;
-}
-
-void initialise_curl() {
-  // Once per process, before the first handle; libcurl's global state is never torn down, as
-  // other code in the process may use it.
-  static const CURLcode result = curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (result != CURLE_OK)
-    throw std::runtime_error(std::string("Firehose uploader: libcurl failed to initialise: ") +
-                             curl_easy_strerror(result));
-}
-
-std::size_t append_to_string(char* data, std::size_t size, std::size_t count, void* target) {
-  static_cast<std::string*>(target)->append(data, size * count);
-  return size * count;
-}
-
-int abort_when_stopping(void* stopping, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<const std::atomic<bool>*>(stopping)->load() ? 1 : 0;
-}
-
-std::string text_field(const json& object, const char* key) {
-  if (!object.is_object()) return {};
-  const auto field = object.find(key);
-  return field != object.end() && field->is_string() ? field->get<std::string>() : std::string();
-}
-
-// "InvalidSignatureException" from "com.amazon.coral.service#InvalidSignatureException".
-std::string error_type_of(const json& answer) {
-  const std::string type = text_field(answer, "__type");
-  return type.substr(type.find('#') + 1);  // npos + 1: the whole name
-}
-
-std::string error_message_of(const json& answer) {
-  const std::string message = text_field(answer, "message");
-  return message.empty() ? text_field(answer, "Message") : message;
-}
-
-bool is_retryable_type(const std::string& type) {
-  return std::find(std::begin(kRetryableErrorTypes), std::end(kRetryableErrorTypes), type) !=
-         std::end(kRetryableErrorTypes);
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
 }
 
 }  // namespace
@@ -362,20 +65,29 @@ class FirehoseUploader::Impl {
   void enqueue(std::string record);
   bool flush(milliseconds timeout);
   std::size_t pending() const;
+  std::uint64_t dropped() const { return dropped_; }
+  std::uint64_t rejected() const { return rejected_; }
   const FirehoseSettings& settings() const { return settings_; }
 
  private:
-  // A batch file waiting to be sent.
+  // A spool folder we hold: our own, or one claimed from a writer that stopped.
+  struct Folder {
+    spool::Folder spool;
+    bool own;
+    std::size_t batches = 0;  // in the outbox
+  };
+  // A batch waiting to be sent.
   struct Batch {
+    Folder* folder = nullptr;  // nullptr: held in memory only, the disk refused it
     std::uint64_t id = 0;
-    std::size_t records = 0;     // as last counted
-    std::uint64_t bytes = 0;     // of record data
+    std::size_t records = 0;   // as last counted
+    std::uint64_t bytes = 0;   // of record data
     std::optional<std::vector<std::string>> contents;  // read when it goes into a request
   };
   // The batch file enqueue() appends to.
   struct OpenBatch {
     std::uint64_t id = 0;
-    FileDescriptor file;
+    posix::FileDescriptor file;
     std::uint64_t file_bytes = 0;
     std::size_t records = 0;
     std::uint64_t record_bytes = 0;
@@ -387,16 +99,7 @@ class FirehoseUploader::Impl {
     std::size_t batch;
     std::size_t record;
   };
-  enum class Verdict { kAnswered, kRetry, kRejected, kStopped };
-  struct Attempt {
-    Verdict verdict = Verdict::kRetry;
-    std::vector<bool> confirmed;  // per entry, when answered
-    std::string problem;          // why not all were confirmed
-  };
-
-  fs::path batch_path(std::uint64_t id) const;
-  std::vector<std::uint64_t> open_spool();
-  void configure_curl();
+  enum class Failure { kRetry, kRejected };
 
   // enqueue() side, with mutex_ held.
   void append_locked(const std::string& record);
@@ -404,70 +107,87 @@ class FirehoseUploader::Impl {
   void seal_locked();
 
   // Worker side.
-  void run(const std::vector<std::uint64_t>& leftover_batches);
-  void recover(const std::vector<std::uint64_t>& ids);
+  void run();
   bool wait_for_work();
+  void claim_orphans();
   void send_next_request();
+  void spill(Batch& batch);
   void load(Batch& batch);
-  std::vector<std::string> read_batch(std::uint64_t id);
-  void store_batch(std::uint64_t id, const std::vector<std::string>& records);
-  Attempt post(const std::string& body, std::size_t records);
-  void settle(const std::vector<RequestEntry>& entries, const std::vector<bool>& confirmed);
-  void after_failure(Verdict verdict, const std::string& problem);
+  std::vector<std::string> read_batch(const Batch& batch);
+  void settle(const std::vector<RequestEntry>& entries, const PutAnswer& answer);
+  bool dead_letter(const std::string& record, const std::string& error);
+  void retire_batch(std::size_t index);
+  void reload_credentials(const std::string& problem);
+  void after_failure(Failure failure, const std::string& problem);
   milliseconds retry_backoff();
   void recount(std::int64_t records, std::int64_t bytes);
   void report(const std::string& message) const;
+  Credentials credentials() const;
 
-  const FirehoseSettings settings_;
-  const Credentials credentials_;
-  const Endpoint endpoint_;
+  ResolvedSettings resolved_;
+  const FirehoseSettings& settings_ = resolved_.settings;
   const ErrorHandler on_error_;
   const DeliveredHandler on_delivered_;
-  const fs::path spool_dir_;
-  const std::string body_head_;
+  const spool::fs::path spool_root_;
   const std::string description_;  // "Firehose stream 'name' at URL", for messages
-  FileDescriptor spool_lock_;
+
+  mutable std::mutex credentials_mutex_;
+  ResolvedCredentials credentials_;  // guarded by credentials_mutex_
+
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> rejected_{0};
 
   mutable std::mutex mutex_;
   std::condition_variable worker_wake_;
   std::condition_variable spool_changed_;
   // Guarded by mutex_ (stopping_ is also read by libcurl's progress callback).
   std::atomic<bool> stopping_{false};
+  std::list<Folder> folders_;     // ours first; the worker adds and removes claimed ones
   std::optional<OpenBatch> open_;
   std::deque<Batch> sealed_;      // closed batches the worker hasn't taken yet, oldest first
+  std::vector<std::string> in_memory_;  // records the disk refused, the worker hasn't taken yet
+  bool memory_reported_ = false;  // since the disk last took a record
   std::uint64_t next_batch_id_ = 1;
   std::size_t pending_records_ = 0;
   std::uint64_t spool_bytes_ = 0;
-  bool recovered_ = false;        // the batches an earlier uploader left are counted
+  bool recovered_ = false;        // what uploaders that stopped left is counted
   unsigned flush_waiters_ = 0;
+  std::uint64_t flush_requests_ = 0;
 
   // The worker's own.
   std::deque<Batch> outbox_;      // batches to send, oldest first
-  CurlEasy curl_;
-  char curl_error_[CURL_ERROR_SIZE] = {};
+  FirehoseClient client_;
+  std::uint64_t flushes_served_ = 0;
+  std::size_t request_limit_;     // records per request; halved to find a record Firehose refuses
   unsigned consecutive_failures_ = 0;
   Clock::time_point next_attempt_;
+  Clock::time_point next_claim_;
   std::mt19937 random_{std::random_device{}()};
 
   std::thread worker_;  // last: starts once everything above exists
 };
 
 FirehoseUploader::Impl::Impl(FirehoseSettings settings, ErrorHandler on_error, DeliveredHandler on_delivered)
-    : settings_(resolve(std::move(settings))),
-      credentials_{settings_.access_key, settings_.secret_key, settings_.session_token},
-      endpoint_(parse_endpoint(settings_.endpoint)),
+    : resolved_(resolve_settings(std::move(settings))),
       on_error_(std::move(on_error)),
       on_delivered_(std::move(on_delivered)),
-      spool_dir_(settings_.spool_dir),
-      body_head_(body_head(settings_.delivery_stream_name)),
-      description_("Firehose stream '" + settings_.delivery_stream_name + "' at " + settings_.endpoint) {
-  initialise_curl();
-  curl_.reset(curl_easy_init());
-  if (!curl_) throw std::runtime_error("Firehose uploader: libcurl can't make a handle");
-  configure_curl();
-  std::vector<std::uint64_t> leftover_batches = open_spool();
-  if (!leftover_batches.empty()) next_batch_id_ = leftover_batches.back() + 1;
-  worker_ = std::thread([this, leftover = std::move(leftover_batches)] { run(leftover); });
+      spool_root_(settings_.spool_dir),
+      description_("Firehose stream '" + settings_.delivery_stream_name + "' at " + settings_.endpoint),
+      credentials_(resolved_.credentials),
+      client_(resolved_.endpoint,
+              {settings_.region, settings_.connect_timeout, settings_.stall_timeout,
+               settings_.min_speed_bytes_per_second, settings_.max_answer_bytes},
+              stopping_),
+      request_limit_(settings_.max_records_per_request) {
+  try {
+    folders_.push_back({spool::Folder::create(spool_root_), true});
+  } catch (const std::exception& error) {
+    throw std::runtime_error("Firehose uploader: spool_dir " + spool_root_.string() + ": " + error.what());
+  }
+  GST_INFO("%s: spooling in %s (credentials from %s, access key %s)", description_.c_str(),
+           folders_.front().spool.path().c_str(), credentials_.origin.c_str(),
+           mask_access_key(credentials_.credentials.access_key_id).c_str());
+  worker_ = std::thread([this] { run(); });
 }
 
 FirehoseUploader::Impl::~Impl() {
@@ -477,70 +197,29 @@ FirehoseUploader::Impl::~Impl() {
   }
   worker_wake_.notify_all();
   worker_.join();
-}
-
-fs::path FirehoseUploader::Impl::batch_path(std::uint64_t id) const {
-  char name[32];
-  std::snprintf(name, sizeof name, "%020" PRIu64 "%s", id, kBatchSuffix);
-  return spool_dir_ / name;
-}
-
-// Creates and locks the spool directory; the ids of the batches left there, oldest first.
-std::vector<std::uint64_t> FirehoseUploader::Impl::open_spool() {
-  const auto fail = [this](const std::string& why) {
-    return std::runtime_error("Firehose uploader: spool_dir " + spool_dir_.string() + ": " + why);
-  };
-  std::error_code error;
-  fs::create_directories(spool_dir_, error);
-  if (error) throw fail("cannot create it: " + error.message());
-  const fs::path lock_path = spool_dir_ / kLockName;
-  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock < 0) throw fail("cannot open " + lock_path.string() + ": " + std::strerror(errno));
-  spool_lock_ = FileDescriptor(lock);
-  // Two uploaders on one spool would send its records twice.
-  if (::flock(lock, LOCK_EX | LOCK_NB) != 0)
-    throw fail(errno == EWOULDBLOCK ? "another Firehose uploader is using it" : std::strerror(errno));
-
-  std::vector<std::uint64_t> ids;
-  for (const fs::directory_entry& entry : fs::directory_iterator(spool_dir_, error)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.path().extension() == kRewriteSuffix) {
-      // A rewrite the process didn't finish: the batch file it was to replace is still whole.
-      fs::remove(entry.path(), error);
-      continue;
+  if (open_) seal_locked();  // the worker is gone: nobody else holds mutex_
+  // Records only in memory have one more chance to reach the disk; then they are lost.
+  std::size_t lost = in_memory_.size();
+  for (Batch& batch : outbox_) {
+    if (batch.folder != nullptr) continue;
+    try {
+      spill(batch);
+    } catch (const std::exception&) {
     }
-    const std::string stem = entry.path().stem().string();
-    if (entry.path().extension() == kBatchSuffix && !stem.empty() &&
-        std::all_of(stem.begin(), stem.end(), [](unsigned char c) { return std::isdigit(c); }))
-      ids.push_back(std::stoull(stem));
+    if (batch.folder == nullptr) lost += batch.records;
   }
-  if (error) throw fail("cannot list it: " + error.message());
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
-void FirehoseUploader::Impl::configure_curl() {
-  CURL* curl = curl_.get();
-  curl_easy_setopt(curl, CURLOPT_URL, endpoint_.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // a worker thread: no SIGALRM for DNS timeouts
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings_.connect_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.request_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "emi/" EMI_VERSION);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append_to_string);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error_);
-  // The destructor must not wait for a request_timeout: the progress callback aborts.
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, abort_when_stopping);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stopping_);
+  if (lost > 0) {
+    dropped_ += lost;
+    report(description_ + ": " + std::to_string(lost) +
+           " records the disk refused were held in memory and are lost as the uploader stops");
+  }
+  folders_.front().spool.remove_if_empty();
 }
 
 void FirehoseUploader::Impl::enqueue(std::string record) {
   record += '\n';
   if (record.size() > settings_.max_record_bytes) {
+    ++dropped_;
     report(description_ + ": a record of " + std::to_string(record.size()) +
            " bytes (with its newline) is over max_record_bytes (" + std::to_string(settings_.max_record_bytes) +
            "): dropped, not sent");
@@ -551,34 +230,42 @@ void FirehoseUploader::Impl::enqueue(std::string record) {
   {
     const std::lock_guard lock(mutex_);
     if (spool_bytes_ + record.size() > settings_.max_spool_bytes) {
-      problem = "the spool " + spool_dir_.string() + " holds " + std::to_string(spool_bytes_) +
-                " bytes of records not yet delivered, max_spool_bytes is " + std::to_string(settings_.max_spool_bytes);
+      ++dropped_;
+      problem = "a record could not be spooled: the spool " + spool_root_.string() + " holds " +
+                std::to_string(spool_bytes_) + " bytes of records not yet delivered, max_spool_bytes is " +
+                std::to_string(settings_.max_spool_bytes) + "; dropped";
     } else {
+      const std::size_t sealed_before = sealed_.size();
       try {
-        const std::size_t sealed_before = sealed_.size();
         append_locked(record);
-        ++pending_records_;
-        spool_bytes_ += record.size();
-        // The worker needs to know when a batch starts (its delay runs) or is full.
-        wake_worker = sealed_.size() != sealed_before || (open_ && open_->records == 1);
+        memory_reported_ = false;
       } catch (const std::exception& error) {
-        problem = error.what();
+        if (!memory_reported_)
+          problem = std::string("the disk refused a record (") + error.what() +
+                    "): records are kept in memory until it takes them or Firehose confirms them";
+        memory_reported_ = true;
+        in_memory_.push_back(record);
+        wake_worker = true;
       }
+      ++pending_records_;
+      spool_bytes_ += record.size();
+      // The worker needs to know when a batch starts (its delay runs) or is full.
+      wake_worker = wake_worker || sealed_.size() != sealed_before || (open_ && open_->records == 1);
     }
   }
-  if (!problem.empty()) report(description_ + ": a record could not be spooled (" + problem + "): dropped");
+  if (!problem.empty()) report(description_ + ": " + problem);
   if (wake_worker) worker_wake_.notify_one();
 }
 
 void FirehoseUploader::Impl::append_locked(const std::string& record) {
   if (open_ && (open_->records == settings_.max_records_per_request ||
-                open_->body_bytes + record_body_bytes(record.size(), false) > settings_.max_request_bytes))
+                open_->body_bytes + RequestBody::record_bytes(record.size(), false) > settings_.max_request_bytes))
     seal_locked();
   if (!open_) open_batch_locked();
-  const fs::path path = batch_path(open_->id);
+  const spool::fs::path path = folders_.front().spool.batch_path(open_->id);
   try {
-    write_all(open_->file.get(), encode_frame(record), path);
-    sync_file(open_->file.get(), path);
+    posix::write_all_or_throw(open_->file.get(), spool::encode_record(record), path);
+    posix::sync_data(open_->file.get(), path);
   } catch (const std::exception&) {
     // Cut off a partial record so the file stays whole records, and start a new file next time
     // in case that failed too.
@@ -588,39 +275,33 @@ void FirehoseUploader::Impl::append_locked(const std::string& record) {
   }
   const bool first = open_->records == 0;
   if (first) open_->first_record = Clock::now();
-  open_->file_bytes += kFrameHeaderBytes + record.size();
+  open_->file_bytes += spool::kRecordHeaderBytes + record.size();
   open_->records += 1;
   open_->record_bytes += record.size();
-  open_->body_bytes += record_body_bytes(record.size(), first);
+  open_->body_bytes += RequestBody::record_bytes(record.size(), first);
   if (open_->records == settings_.max_records_per_request) seal_locked();
 }
 
 void FirehoseUploader::Impl::open_batch_locked() {
   const std::uint64_t id = next_batch_id_++;
-  const fs::path path = batch_path(id);
-  FileDescriptor file = open_file(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND);
-  try {
-    write_all(file.get(), kBatchMagic, path);
-    sync_file(file.get(), path);
-    sync_directory(spool_dir_);
-  } catch (const std::exception&) {
-    std::error_code ignored;  // the first error is the one to report
-    fs::remove(path, ignored);
-    throw;
-  }
+  posix::FileDescriptor file = folders_.front().spool.create_batch(id);
   open_.emplace();
   open_->id = id;
   open_->file = std::move(file);
-  open_->file_bytes = kBatchMagic.size();
-  open_->body_bytes = body_head_.size() + kBodyClose.size();
+  open_->file_bytes = spool::kBatchMagic.size();
+  open_->body_bytes = RequestBody::single_record_body_bytes(settings_.delivery_stream_name, 0) -
+                      RequestBody::record_bytes(0, true);
 }
 
 void FirehoseUploader::Impl::seal_locked() {
   if (open_->records == 0) {
     std::error_code ignored;  // an empty batch file left behind is skipped when read
-    fs::remove(batch_path(open_->id), ignored);
+    spool::fs::remove(folders_.front().spool.batch_path(open_->id), ignored);
   } else {
-    sealed_.push_back(Batch{open_->id, open_->records, open_->record_bytes, std::nullopt});
+    sealed_.push_back(Batch{&folders_.front(), open_->id, open_->records, open_->record_bytes, std::nullopt});
+    GST_INFO("%s: batch %" G_GUINT64_FORMAT " sealed with %zu records; the spool holds %zu records, %" G_GUINT64_FORMAT
+             " bytes",
+             description_.c_str(), open_->id, open_->records, pending_records_, spool_bytes_);
   }
   open_.reset();
 }
@@ -628,6 +309,7 @@ void FirehoseUploader::Impl::seal_locked() {
 bool FirehoseUploader::Impl::flush(milliseconds timeout) {
   std::unique_lock lock(mutex_);
   ++flush_waiters_;
+  ++flush_requests_;
   worker_wake_.notify_one();
   const bool empty = spool_changed_.wait_for(lock, timeout, [this] { return recovered_ && pending_records_ == 0; });
   --flush_waiters_;
@@ -639,39 +321,23 @@ std::size_t FirehoseUploader::Impl::pending() const {
   return pending_records_;
 }
 
-void FirehoseUploader::Impl::run(const std::vector<std::uint64_t>& leftover_batches) {
-  recover(leftover_batches);
-  while (wait_for_work()) {
-    try {
-      send_next_request();
-    } catch (const std::exception& error) {
-      // Spool I/O failed, or memory ran out: nothing was confirmed, so try again later.
-      after_failure(Verdict::kRetry, error.what());
-    }
-  }
-}
-
-// Counts the records an earlier uploader left, checking (and repairing) their files on the way.
-void FirehoseUploader::Impl::recover(const std::vector<std::uint64_t>& ids) {
-  for (const std::uint64_t id : ids) {
-    if (stopping_) break;
-    Batch batch{id, 0, 0, std::nullopt};
-    bool readable = true;
-    try {
-      load(batch);
-    } catch (const std::exception& error) {
-      readable = false;
-      report(description_ + ": spool batch " + batch_path(id).string() + " can't be read now (" + error.what() +
-             "); trying again when sending");
-    }
-    batch.contents.reset();  // read again when sent: a long outage may have left a lot
-    if (!readable || batch.records > 0) outbox_.push_back(std::move(batch));
-  }
+void FirehoseUploader::Impl::run() {
+  claim_orphans();
   {
     const std::lock_guard lock(mutex_);
     recovered_ = true;
   }
   spool_changed_.notify_all();
+  while (wait_for_work()) {
+    if (Clock::now() >= next_claim_) claim_orphans();
+    if (outbox_.empty() || Clock::now() < next_attempt_) continue;
+    try {
+      send_next_request();
+    } catch (const std::exception& error) {
+      // Spool I/O failed, or memory ran out: nothing was confirmed, so try again later.
+      after_failure(Failure::kRetry, error.what());
+    }
+  }
 }
 
 bool FirehoseUploader::Impl::wait_for_work() {
@@ -680,63 +346,188 @@ bool FirehoseUploader::Impl::wait_for_work() {
     const Clock::time_point now = Clock::now();
     if (open_ && open_->records > 0 && (flush_waiters_ > 0 || now >= open_->first_record + settings_.batch_delay))
       seal_locked();
-    for (; !sealed_.empty(); sealed_.pop_front()) outbox_.push_back(std::move(sealed_.front()));
-    if (!outbox_.empty() && now >= next_attempt_) return true;
-    if (!outbox_.empty())
-      worker_wake_.wait_until(lock, next_attempt_);
-    else if (open_ && open_->records > 0)
-      worker_wake_.wait_until(lock, open_->first_record + settings_.batch_delay);
-    else
-      worker_wake_.wait(lock);
+    for (; !sealed_.empty(); sealed_.pop_front()) {
+      ++sealed_.front().folder->batches;
+      outbox_.push_back(std::move(sealed_.front()));
+    }
+    if (!in_memory_.empty()) {
+      Batch held{nullptr, 0, in_memory_.size(), 0, std::move(in_memory_)};
+      for (const std::string& record : *held.contents) held.bytes += record.size();
+      in_memory_.clear();
+      outbox_.push_back(std::move(held));
+    }
+    // A flush makes one attempt at once, whatever the back-off.
+    if (flushes_served_ != flush_requests_) {
+      flushes_served_ = flush_requests_;
+      next_attempt_ = now;
+    }
+    if ((!outbox_.empty() && now >= next_attempt_) || now >= next_claim_) return true;
+    Clock::time_point wake = next_claim_;
+    if (!outbox_.empty()) wake = std::min(wake, next_attempt_);
+    if (open_ && open_->records > 0) wake = std::min(wake, open_->first_record + settings_.batch_delay);
+    worker_wake_.wait_until(lock, wake);
   }
   return false;
 }
 
+// Takes over the spool folders of writers that stopped (their lock is free): what they left is
+// counted, then sent with ours.
+void FirehoseUploader::Impl::claim_orphans() {
+  next_claim_ = Clock::now() + kClaimInterval;
+  for (const spool::fs::path& path : spool::Folder::candidates(spool_root_)) {
+    if (stopping_) return;
+    const bool held = std::any_of(folders_.begin(), folders_.end(),
+                                  [&path](const Folder& folder) { return folder.spool.path() == path; });
+    if (held) continue;
+    std::optional<spool::Folder> claimed = spool::Folder::claim(path);
+    if (!claimed) continue;
+    std::vector<std::uint64_t> ids;
+    try {
+      ids = claimed->batch_ids();
+    } catch (const std::exception& error) {
+      report(description_ + ": spool folder " + path.string() + " can't be read now (" + error.what() + ")");
+      continue;
+    }
+    Folder* folder;
+    {
+      const std::lock_guard lock(mutex_);
+      folder = &folders_.emplace_back(Folder{std::move(*claimed), false});
+    }
+    for (const std::uint64_t id : ids) {
+      Batch batch{folder, id, 0, 0, std::nullopt};
+      bool readable = true;
+      try {
+        load(batch);
+      } catch (const std::exception& error) {
+        readable = false;
+        report(description_ + ": spool batch " + folder->spool.batch_path(id).string() + " can't be read now (" +
+               error.what() + "); trying again when sending");
+      }
+      if (readable && batch.records == 0) continue;  // nothing to send: its file is gone
+      batch.contents.reset();  // read again when sent: a long outage may have left a lot
+      ++folder->batches;
+      outbox_.push_back(std::move(batch));
+    }
+    GST_INFO("%s: took over %s from a writer that stopped: %zu batches", description_.c_str(), path.c_str(),
+             ids.size());
+    if (folder->batches == 0) {
+      folder->spool.remove_if_empty();
+      const std::lock_guard lock(mutex_);
+      folders_.pop_back();
+    }
+  }
+}
+
+// Writes a batch held in memory into our spool folder, if the disk takes it now.
+void FirehoseUploader::Impl::spill(Batch& batch) {
+  Folder& own = folders_.front();
+  std::uint64_t id;
+  {
+    const std::lock_guard lock(mutex_);
+    id = next_batch_id_++;
+  }
+  try {
+    own.spool.create_batch(id);
+    own.spool.store_batch(id, *batch.contents);
+  } catch (const std::exception&) {
+    std::error_code ignored;
+    spool::fs::remove(own.spool.batch_path(id), ignored);
+    throw;
+  }
+  batch.folder = &own;
+  batch.id = id;
+  ++own.batches;
+  GST_INFO("%s: %zu records held in memory are now in batch %" G_GUINT64_FORMAT, description_.c_str(),
+           batch.records, id);
+}
+
 // Sends the oldest records that fit one request and settles the answer.
 void FirehoseUploader::Impl::send_next_request() {
+  for (Batch& batch : outbox_) {
+    if (batch.folder != nullptr) continue;
+    try {
+      spill(batch);
+    } catch (const std::exception&) {
+      // Still refused: sent from memory.
+    }
+  }
   std::vector<RequestEntry> entries;
-  std::string body = body_head_;
+  RequestBody body(settings_.delivery_stream_name);
   bool request_full = false;
   for (std::size_t index = 0; index < outbox_.size() && !request_full;) {
     Batch& batch = outbox_[index];
     if (!batch.contents) load(batch);
     if (batch.contents->empty()) {
-      outbox_.erase(outbox_.begin() + static_cast<std::ptrdiff_t>(index));
+      retire_batch(index);
       continue;
     }
     for (std::size_t record = 0; record < batch.contents->size(); ++record) {
       const std::string& data = (*batch.contents)[record];
-      if (entries.size() == settings_.max_records_per_request ||
-          body.size() + record_body_bytes(data.size(), entries.empty()) + kBodyClose.size() >
-              settings_.max_request_bytes) {
+      if (entries.size() == request_limit_ || !body.fits(data.size(), settings_.max_request_bytes)) {
         request_full = true;
         break;
       }
-      if (!entries.empty()) body += ',';
-      body += kRecordOpen;
-      append_base64(body, data);
-      body += kRecordClose;
+      body.add(data);
       entries.push_back({index, record});
     }
     ++index;
   }
-  body += kBodyClose;
   if (entries.empty()) return;
 
-  const Attempt attempt = post(body, entries.size());
-  if (attempt.verdict == Verdict::kStopped) return;
-  if (attempt.verdict == Verdict::kAnswered) settle(entries, attempt.confirmed);
-  if (attempt.problem.empty()) {
-    consecutive_failures_ = 0;
-    next_attempt_ = Clock::now();
-  } else {
-    after_failure(attempt.verdict == Verdict::kAnswered ? Verdict::kRetry : attempt.verdict, attempt.problem);
+  const std::size_t body_records = body.records();
+  const std::string text = std::move(body).finish();
+  const Clock::time_point started = Clock::now();
+  const PutAnswer answer = client_.put(text, body_records, credentials());
+  GST_INFO("%s: PutRecordBatch of %zu records (%zu bytes) took %lld ms: %s", description_.c_str(), body_records,
+           text.size(),
+           static_cast<long long>(std::chrono::duration_cast<milliseconds>(Clock::now() - started).count()),
+           answer.problem.empty() ? "all confirmed" : redact(answer.problem, credentials()).c_str());
+  switch (answer.kind) {
+    case PutAnswer::Kind::kStopped:
+      return;
+    case PutAnswer::Kind::kAnswered: {
+      settle(entries, answer);
+      const bool all_settled = std::none_of(answer.records.begin(), answer.records.end(),
+                                            [](RecordOutcome outcome) { return outcome == RecordOutcome::kRetry; });
+      if (all_settled) {
+        consecutive_failures_ = 0;
+        next_attempt_ = Clock::now();
+      } else {
+        after_failure(Failure::kRetry, answer.problem);
+      }
+      return;
+    }
+    case PutAnswer::Kind::kBadRecords:
+      if (entries.size() == 1) {
+        // The record itself is what Firehose refuses: it can never go.
+        PutAnswer verdict;
+        verdict.records = {RecordOutcome::kRejected};
+        verdict.record_errors = {answer.problem};
+        settle(entries, verdict);
+        request_limit_ = settings_.max_records_per_request;
+      } else {
+        // One of them is bad: halve the requests until it is alone.
+        request_limit_ = std::max<std::size_t>(1, entries.size() / 2);
+        GST_INFO("%s: %s; looking for the record refused with requests of %zu records", description_.c_str(),
+                 redact(answer.problem, credentials()).c_str(), request_limit_);
+      }
+      next_attempt_ = Clock::now();
+      return;
+    case PutAnswer::Kind::kBadCredentials:
+      reload_credentials(answer.problem);
+      return;
+    case PutAnswer::Kind::kRejected:
+      after_failure(Failure::kRejected, answer.problem);
+      return;
+    case PutAnswer::Kind::kRetry:
+      after_failure(Failure::kRetry, answer.problem);
+      return;
   }
 }
 
 // Reads the batch's records, and counts them anew.
 void FirehoseUploader::Impl::load(Batch& batch) {
-  std::vector<std::string> records = read_batch(batch.id);
+  std::vector<std::string> records = read_batch(batch);
   std::uint64_t bytes = 0;
   for (const std::string& record : records) bytes += record.size();
   recount(static_cast<std::int64_t>(records.size()) - static_cast<std::int64_t>(batch.records),
@@ -747,19 +538,21 @@ void FirehoseUploader::Impl::load(Batch& batch) {
 }
 
 // The records of a batch file that can be sent. What can't (a tail cut short by a crash, a
-// record over max_record_bytes, a file that isn't a batch) is reported and leaves the spool.
-std::vector<std::string> FirehoseUploader::Impl::read_batch(std::uint64_t id) {
-  const fs::path path = batch_path(id);
-  if (!fs::exists(path)) {
-    report(description_ + ": spool batch " + path.string() + " was removed by someone else; its records are lost");
+// record over max_record_bytes, a file that isn't a batch) is reported, counted and leaves the
+// spool.
+std::vector<std::string> FirehoseUploader::Impl::read_batch(const Batch& batch) {
+  const spool::Folder& folder = batch.folder->spool;
+  const spool::fs::path path = folder.batch_path(batch.id);
+  if (!spool::fs::exists(path)) {
+    dropped_ += batch.records;
+    report(description_ + ": spool batch " + path.string() + " was removed by someone else; its " +
+           std::to_string(batch.records) + " records are lost");
     return {};
   }
-  ParsedBatch parsed = parse_batch(read_file(path));
+  spool::ParsedBatch parsed = folder.read_batch(batch.id);
   if (parsed.foreign) {
-    const fs::path aside = path.string() + kDamagedSuffix;
-    fs::rename(path, aside);
-    report(description_ + ": " + path.string() + " is not a spool batch file; moved to " + aside.string() +
-           ", not sent");
+    report(description_ + ": " + path.string() + " is not a spool batch file; renamed " + path.string() +
+           ".damaged, not sent");
     return {};
   }
   std::vector<std::string>& records = parsed.records;
@@ -768,6 +561,7 @@ std::vector<std::string> FirehoseUploader::Impl::read_batch(std::uint64_t id) {
                                [this](const std::string& record) { return record.size() > settings_.max_record_bytes; }),
                 records.end());
   const std::size_t oversized = whole_records - records.size();
+  dropped_ += oversized + (parsed.damaged_bytes > 0 ? 1 : 0);
   if (parsed.damaged_bytes > 0)
     report(description_ + ": the last " + std::to_string(parsed.damaged_bytes) + " bytes of " + path.string() +
            " are not a whole record (a write cut short when the process stopped, or damage): dropped");
@@ -775,113 +569,31 @@ std::vector<std::string> FirehoseUploader::Impl::read_batch(std::uint64_t id) {
     report(description_ + ": " + std::to_string(oversized) + " records in " + path.string() +
            " are over max_record_bytes (" + std::to_string(settings_.max_record_bytes) + "): dropped, not sent");
   // A file with no records left (or none ever: created just before the process stopped) goes.
-  if (parsed.damaged_bytes > 0 || oversized > 0 || records.empty()) store_batch(id, records);
+  if (parsed.damaged_bytes > 0 || oversized > 0 || records.empty()) folder.store_batch(batch.id, records);
   return std::move(records);
 }
 
-// Replaces a batch file with these records (atomically), or removes it when there are none.
-void FirehoseUploader::Impl::store_batch(std::uint64_t id, const std::vector<std::string>& records) {
-  const fs::path path = batch_path(id);
-  if (records.empty()) {
-    fs::remove(path);
-  } else {
-    fs::path rewrite = path;
-    rewrite += kRewriteSuffix;
-    std::string contents(kBatchMagic);
-    for (const std::string& record : records) contents += encode_frame(record);
-    const FileDescriptor file = open_file(rewrite, O_WRONLY | O_CREAT | O_TRUNC);
-    write_all(file.get(), contents, rewrite);
-    sync_file(file.get(), rewrite);
-    fs::rename(rewrite, path);
-  }
-  sync_directory(spool_dir_);
-}
-
-FirehoseUploader::Impl::Attempt FirehoseUploader::Impl::post(const std::string& body, std::size_t records) {
-  Request request;
-  request.method = "POST";
-  request.host = endpoint_.host;
-  request.path = endpoint_.path;
-  request.headers = {{"Content-Type", kContentType}, {"X-Amz-Target", kTarget}};
-  request.payload = body;
-  const Signature signature =
-      sign(request, credentials_, {settings_.region, kService, false}, std::chrono::system_clock::now());
-
-  CurlList headers;
-  const auto add_header = [&headers](const std::string& line) {
-    curl_slist* extended = curl_slist_append(headers.get(), line.c_str());
-    if (extended == nullptr) throw std::bad_alloc();
-    headers.release();  // now owned by `extended`
-    headers.reset(extended);
-  };
-  add_header("Host: " + request.host);
-  for (const auto& [name, value] : request.headers) add_header(name + ": " + value);
-  for (const auto& [name, value] : signature.headers) add_header(name + ": " + value);
-  add_header("Expect:");  // no 100-continue round trip for large bodies
-
-  std::string answer_text;
-  CURL* curl = curl_.get();
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer_text);
-  curl_error_[0] = '\0';
-  const CURLcode transfer = curl_easy_perform(curl);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-
-  Attempt attempt;
-  if (transfer == CURLE_ABORTED_BY_CALLBACK && stopping_) {
-    attempt.verdict = Verdict::kStopped;
-    return attempt;
-  }
-  if (transfer != CURLE_OK) {
-    attempt.problem = std::string("no answer: ") + (curl_error_[0] != '\0' ? curl_error_ : curl_easy_strerror(transfer));
-    return attempt;
-  }
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  const json answer = json::parse(answer_text, nullptr, false);
-  if (status != 200) {
-    const std::string type = error_type_of(answer);
-    const std::string message = error_message_of(answer);
-    attempt.problem = "HTTP " + std::to_string(status) + (type.empty() ? "" : " " + type) +
-                      (message.empty() ? "" : ": " + message);
-    const bool retryable = status >= 500 || status == 429 || is_retryable_type(type);
-    attempt.verdict = retryable ? Verdict::kRetry : Verdict::kRejected;
-    return attempt;
-  }
-  const json* responses = answer.is_object() && answer.contains("RequestResponses") ? &answer["RequestResponses"] : nullptr;
-  if (responses == nullptr || !responses->is_array() || responses->size() != records) {
-    attempt.problem = "an answer without one RequestResponses entry per record: " + answer_text.substr(0, 200);
-    return attempt;
-  }
-  attempt.verdict = Verdict::kAnswered;
-  std::size_t failed = 0;
-  std::string first_error;
-  for (const json& entry : *responses) {
-    const bool confirmed = entry.is_object() && entry.contains("RecordId") && !entry.contains("ErrorCode");
-    attempt.confirmed.push_back(confirmed);
-    if (confirmed) continue;
-    if (failed++ == 0) first_error = text_field(entry, "ErrorCode") + ": " + text_field(entry, "ErrorMessage");
-  }
-  if (failed > 0)
-    attempt.problem = std::to_string(failed) + " of " + std::to_string(records) + " records failed (" + first_error + ")";
-  return attempt;
-}
-
-// Removes the records Firehose confirmed from their batch files, then from the counts.
-void FirehoseUploader::Impl::settle(const std::vector<RequestEntry>& entries, const std::vector<bool>& confirmed) {
+// Removes the records Firehose confirmed or refused for good (those go to the dead-letter file)
+// from their batches, then from the counts.
+void FirehoseUploader::Impl::settle(const std::vector<RequestEntry>& entries, const PutAnswer& answer) {
   // The request took its records from the first batches of the outbox, in order.
   const std::size_t touched = entries.back().batch + 1;
   std::vector<std::vector<bool>> done(touched);
   for (std::size_t index = 0; index < touched; ++index) done[index].assign(outbox_[index].contents->size(), false);
   std::size_t delivered = 0;
-  std::uint64_t delivered_bytes = 0;
+  std::size_t refused = 0;
+  std::uint64_t settled_bytes = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (!confirmed[i]) continue;
+    const std::string& record = (*outbox_[entries[i].batch].contents)[entries[i].record];
+    if (answer.records[i] == RecordOutcome::kRetry) continue;
+    if (answer.records[i] == RecordOutcome::kRejected) {
+      if (!dead_letter(record, answer.record_errors[i])) continue;
+      ++refused;
+    } else {
+      ++delivered;
+    }
     done[entries[i].batch][entries[i].record] = true;
-    ++delivered;
-    delivered_bytes += (*outbox_[entries[i].batch].contents)[entries[i].record].size();
+    settled_bytes += record.size();
   }
   for (std::size_t index = touched; index-- > 0;) {
     if (std::find(done[index].begin(), done[index].end(), true) == done[index].end()) continue;
@@ -893,20 +605,23 @@ void FirehoseUploader::Impl::settle(const std::vector<RequestEntry>& entries, co
       remaining_bytes += (*batch.contents)[record].size();
       remaining.push_back(std::move((*batch.contents)[record]));
     }
-    try {
-      store_batch(batch.id, remaining);
-    } catch (const std::exception& error) {
-      report(description_ + ": records Firehose confirmed could not be removed from the spool (" + error.what() +
-             "); a later uploader on " + spool_dir_.string() + " will send them again");
+    if (batch.folder != nullptr) {
+      try {
+        batch.folder->spool.store_batch(batch.id, remaining);
+      } catch (const std::exception& error) {
+        report(description_ + ": records Firehose confirmed could not be removed from the spool (" + error.what() +
+               "); a later uploader on " + spool_root_.string() + " will send them again");
+      }
     }
-    if (remaining.empty()) {
-      outbox_.erase(outbox_.begin() + static_cast<std::ptrdiff_t>(index));
-    } else {
-      batch.records = remaining.size();
-      batch.bytes = remaining_bytes;
-      batch.contents = std::move(remaining);
-    }
+    batch.records = remaining.size();
+    batch.bytes = remaining_bytes;
+    batch.contents = std::move(remaining);
+    if (batch.records == 0) retire_batch(index);
   }
+  rejected_ += refused;
+  if (refused > 0)
+    report(description_ + ": Firehose refused " + std::to_string(refused) + " records for good (" +
+           redact(answer.problem, credentials()) + "); they are in " + spool::rejected_path(spool_root_).string());
   // Before the counts drop, so that a flush() that returns has seen every on_delivered call.
   if (delivered > 0 && on_delivered_) {
     try {
@@ -915,19 +630,85 @@ void FirehoseUploader::Impl::settle(const std::vector<RequestEntry>& entries, co
       // A throwing handler must not stop the deliveries.
     }
   }
-  recount(-static_cast<std::int64_t>(delivered), -static_cast<std::int64_t>(delivered_bytes));
+  recount(-static_cast<std::int64_t>(delivered + refused), -static_cast<std::int64_t>(settled_bytes));
 }
 
-void FirehoseUploader::Impl::after_failure(Verdict verdict, const std::string& problem) {
+// Appends a refused record and its error to the dead-letter file; false when that failed (the
+// record then stays in the queue).
+bool FirehoseUploader::Impl::dead_letter(const std::string& record, const std::string& error) {
+  const std::string_view data(record.data(), record.empty() || record.back() != '\n' ? record.size() : record.size() - 1);
+  const std::string line = json{{"time", utc_now()},
+                                {"delivery_stream", settings_.delivery_stream_name},
+                                {"error", redact(error, credentials())},
+                                {"record", data}}
+                               .dump(-1, ' ', false, json::error_handler_t::replace) +
+                           '\n';
+  try {
+    spool::append_rejected(spool_root_, line);
+    return true;
+  } catch (const std::exception& failure) {
+    report(description_ + ": a record Firehose refused could not be written to the dead-letter file (" +
+           failure.what() + "); it stays in the spool");
+    return false;
+  }
+}
+
+// Takes outbox_[index] out of the queue; a claimed folder with nothing left is removed.
+void FirehoseUploader::Impl::retire_batch(std::size_t index) {
+  Folder* folder = outbox_[index].folder;
+  outbox_.erase(outbox_.begin() + static_cast<std::ptrdiff_t>(index));
+  if (folder == nullptr || --folder->batches > 0 || folder->own) return;
+  folder->spool.remove_if_empty();
+  const std::lock_guard lock(mutex_);
+  folders_.remove_if([folder](const Folder& held) { return &held == folder; });
+}
+
+// Firehose says the keys expired or are unknown: the environment or the shared files may hold
+// fresh ones by now (a credentials helper, an operator), so look again at once.
+void FirehoseUploader::Impl::reload_credentials(const std::string& problem) {
+  std::optional<ResolvedCredentials> fresh;
+  if (resolved_.credentials_chain.can_change()) {
+    try {
+      fresh = resolved_.credentials_chain.resolve();
+    } catch (const std::invalid_argument&) {
+      // None now: keep the old ones and retry later.
+    }
+  }
+  const Credentials current = credentials();
+  if (fresh && !same(fresh->credentials, current)) {
+    report(description_ + ": the credentials were refused (" + redact(problem, current) + "); using the ones now in " +
+           fresh->origin + " (access key " + mask_access_key(fresh->credentials.access_key_id) + ")");
+    {
+      const std::lock_guard lock(credentials_mutex_);
+      credentials_ = std::move(*fresh);
+    }
+    consecutive_failures_ = 0;
+    next_attempt_ = Clock::now();
+    return;
+  }
+  std::string origin;
+  {
+    const std::lock_guard lock(credentials_mutex_);
+    origin = credentials_.origin;
+  }
+  // Keys given in the rule can't change: waiting long is all that can be done.
+  after_failure(resolved_.credentials_chain.can_change() ? Failure::kRetry : Failure::kRejected,
+                problem + " (credentials from " + origin + ")");
+}
+
+void FirehoseUploader::Impl::after_failure(Failure failure, const std::string& problem) {
   ++consecutive_failures_;
-  const milliseconds delay = verdict == Verdict::kRejected ? settings_.rejected_retry_delay : retry_backoff();
+  const milliseconds delay = failure == Failure::kRejected ? settings_.rejected_retry_delay : retry_backoff();
   next_attempt_ = Clock::now() + delay;
+  const std::string shown = redact(problem, credentials());
+  GST_INFO("%s: retry %u in %lld ms after: %s; %zu records pending", description_.c_str(), consecutive_failures_,
+           static_cast<long long>(delay.count()), shown.c_str(), pending());
   // A rejection needs someone to act each time; a run of transient failures is reported once.
-  if (verdict != Verdict::kRejected && consecutive_failures_ > 1) return;
+  if (failure != Failure::kRejected && consecutive_failures_ > 1) return;
   const std::string advice =
-      verdict == Verdict::kRejected ? " (retrying won't help: check the keys, region, stream name and clock)" : "";
-  report(description_ + ": PutRecordBatch failed: " + problem + advice + "; " + std::to_string(pending()) +
-         " records wait in " + spool_dir_.string() + ", next attempt in " + std::to_string(delay.count()) + " ms");
+      failure == Failure::kRejected ? " (retrying won't help: check the keys, region, stream name and clock)" : "";
+  report(description_ + ": PutRecordBatch failed: " + shown + advice + "; " + std::to_string(pending()) +
+         " records wait in " + spool_root_.string() + ", next attempt in " + std::to_string(delay.count()) + " ms");
 }
 
 // Exponential back-off, capped, with "equal jitter": half fixed, half random, so that devices
@@ -950,10 +731,18 @@ void FirehoseUploader::Impl::recount(std::int64_t records, std::int64_t bytes) {
   spool_changed_.notify_all();
 }
 
+Credentials FirehoseUploader::Impl::credentials() const {
+  const std::lock_guard lock(credentials_mutex_);
+  return credentials_.credentials;
+}
+
+// Every message leaves through here, with the keys taken out of what a server may have echoed.
 void FirehoseUploader::Impl::report(const std::string& message) const {
+  const std::string shown = redact(message, credentials());
+  GST_WARNING("%s", shown.c_str());
   if (!on_error_) return;
   try {
-    on_error_(message);
+    on_error_(shown);
   } catch (...) {
     // A throwing handler must not stop the deliveries.
   }
@@ -969,6 +758,10 @@ void FirehoseUploader::enqueue(std::string record) { impl_->enqueue(std::move(re
 bool FirehoseUploader::flush(std::chrono::milliseconds timeout) { return impl_->flush(timeout); }
 
 std::size_t FirehoseUploader::pending() const { return impl_->pending(); }
+
+std::uint64_t FirehoseUploader::dropped() const { return impl_->dropped(); }
+
+std::uint64_t FirehoseUploader::rejected() const { return impl_->rejected(); }
 
 const FirehoseSettings& FirehoseUploader::settings() const { return impl_->settings(); }
 
