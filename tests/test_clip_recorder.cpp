@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -217,7 +218,8 @@ TEST(ClipRecorder, WritesTheClipAroundAnEventWhenItsWindowEnds) {
   EXPECT_EQ(clip.end_pts, pts_of(frame_at(12)));
   EXPECT_EQ(clip.events, 1u);
   EXPECT_FALSE(clip.cut_short);
-  const std::string name = "cam_1_" + local_file_time(kStreamStartUnixNs + clip.start_pts);
+  // Named after the event's wall-clock time; the sequence starts at 1 in an empty directory.
+  const std::string name = "cam_" + local_file_time(kStreamStartUnixNs + pts_of(frame_at(10))) + "_1";
   EXPECT_EQ(clip.path, (recording.directory() / (name + ".mp4")).string());
   EXPECT_EQ(clip.sidecar_path, (recording.directory() / (name + ".json")).string());
   expect_valid_clip(clip);
@@ -230,6 +232,9 @@ TEST(ClipRecorder, WritesTheClipAroundAnEventWhenItsWindowEnds) {
   EXPECT_EQ(sidecar["end_pts"], clip.end_pts);
   EXPECT_EQ(sidecar["start_time"], format_iso8601(kStreamStartUnixNs + clip.start_pts));
   EXPECT_EQ(sidecar["cut_short"], false);
+  EXPECT_EQ(sidecar["complete"], true);
+  EXPECT_EQ(sidecar["frames"], clip.frames);
+  EXPECT_EQ(fs::status(clip.path).permissions() & fs::perms::others_all, fs::perms::none);
   EXPECT_EQ(sidecar["events"],
             (json{{{"pts", pts_of(frame_at(10))}, {"event", {{"predicted_class", "person"}, {"frame", frame_at(10)}}}}}));
 
@@ -341,6 +346,59 @@ TEST(ClipRecorder, RefusesInvalidEventArguments) {
   EXPECT_THROW(recording.recorder().trigger(GST_CLOCK_TIME_NONE, 1, 60, json::object()), std::invalid_argument);
   EXPECT_THROW(recording.recorder().trigger(0, -1, 60, json::object()), std::invalid_argument);
   EXPECT_THROW(recording.recorder().trigger(0, 1, 0, json::object()), std::invalid_argument);
+  // Seconds that would overflow nanoseconds (llround), or grow the ring without end.
+  EXPECT_THROW(recording.recorder().trigger(0, 1e10, 60, json::object()), std::invalid_argument);
+  EXPECT_THROW(recording.recorder().trigger(0, 1, 3601, json::object()), std::invalid_argument);
+  EXPECT_THROW(ClipRecorder(RecorderSettings{fresh_directory().string(), "cam", 1e10},
+                            raw_caps(kWidth, kHeight).get(), {}),
+               std::runtime_error);
+}
+
+TEST(ClipRecorder, NamesNeverCollideAcrossRecordersAndRestarts) {
+  const fs::path directory = fresh_directory();
+  // A clip an earlier run left, and a file in the way of the next name another process took.
+  fs::create_directories(directory);
+  std::ofstream(directory / "cam_2026-01-01T00:00:00+0000_41.mp4") << "earlier run";
+  std::vector<FinishedClip> clips;
+  for (int run = 0; run < 2; ++run) {
+    // Two recorders at once on the same stream, the same events: what a tee does.
+    Recording first(1, directory);
+    Recording second(1, directory);
+    for (Recording* recording : {&first, &second}) {
+      recording->event(frame_at(1), 0.5);
+      recording->play_to(frame_at(2));
+      recording->recorder().finish();
+      for (const FinishedClip& clip : recording->recorder().finished_clips()) clips.push_back(clip);
+    }
+  }
+  ASSERT_EQ(clips.size(), 4u);
+  std::set<std::string> paths;
+  for (const FinishedClip& clip : clips) {
+    EXPECT_GT(clip.id, 41u) << clip.path;
+    paths.insert(clip.path);
+    expect_valid_clip(clip);
+  }
+  EXPECT_EQ(paths.size(), 4u);
+  EXPECT_EQ(std::ifstream(directory / "cam_2026-01-01T00:00:00+0000_41.mp4").get(), 'e');
+}
+
+// A clip a crash cuts still has its events beside it.
+TEST(ClipRecorder, TheSidecarIsWrittenWhenTheClipStarts) {
+  Recording recording(1);
+  recording.event(frame_at(1), 10);  // a window to 11 s
+  recording.play_to(frame_at(4));
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(recording.directory()))
+    if (entry.path().extension() == ".mp4") files.push_back(entry.path());
+  ASSERT_EQ(files.size(), 1u);
+  fs::path sidecar = files[0];
+  sidecar.replace_extension(".json");
+  const json partial = read_json(sidecar.string());
+  EXPECT_EQ(partial["complete"], false);
+  EXPECT_EQ(partial["events"].size(), 1u);
+  recording.recorder().finish();
+  EXPECT_EQ(recording.recorder().finished_clips().size(), 1u);
+  EXPECT_EQ(recording.recorder().clips_lost(), 0u);
 }
 
 TEST(ClipRecorder, ADirectoryThatCannotBeCreatedIsAClearError) {

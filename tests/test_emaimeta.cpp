@@ -314,7 +314,8 @@ TEST(EmAiMeta, RecordRulesWriteClipsAroundEvents) {
   for (const fs::directory_entry& entry : fs::directory_iterator(dir / "clips"))
     if (entry.path().extension() == ".mp4") clips.push_back(entry.path());
   ASSERT_EQ(clips.size(), 1u);
-  EXPECT_EQ(clips[0].filename().string().rfind("cam1_1_", 0), 0u) << clips[0];
+  EXPECT_EQ(clips[0].filename().string().rfind("cam1_", 0), 0u) << clips[0];
+  EXPECT_EQ(clips[0].filename().string().substr(clips[0].filename().string().size() - 6), "_1.mp4") << clips[0];
   fs::path sidecar = clips[0];
   sidecar.replace_extension(".json");
   ASSERT_TRUE(fs::exists(sidecar));

@@ -7,10 +7,10 @@
 #include <gst/gst.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actions/action_rules.h"
+#include "actions/action_runner.h"
 
 namespace emi {
 
@@ -29,22 +30,13 @@ class JsonLinesOutput;
 
 struct EngineSettings {
   std::string output_location;  // a file, "-" for stdout, empty for none
+  // Add to what the file holds (after dropping a torn last line a crash left); else start it empty.
+  bool append_output = false;
   std::string callback_path;    // empty: the events are the signal's records
   std::string callback_function;
   rules::StreamConfig stream_config;
   std::size_t max_pending_signals = 1000;
 };
-
-// How the engine speaks to the element (and so to the bus): from the worker thread, and
-// `warning` also from the thread that submits.
-struct EngineReporter {
-  std::function<void(const nlohmann::json& firing)> fired;
-  std::function<void(const std::string& message, const std::string& detail)> warning;
-  std::function<void(const std::string& message, const std::string& detail)> fatal;
-};
-
-// Runs a fired rule's action; record and upload live beside the engine.
-using ActionRunner = std::function<void(const rules::Rule& rule, const nlohmann::json& event, GstClockTime pts)>;
 
 struct EngineCounters {
   std::atomic<std::uint64_t> signals{0};
@@ -52,9 +44,11 @@ struct EngineCounters {
   std::atomic<std::uint64_t> firings{0};
   std::atomic<std::uint64_t> callback_errors{0};
   std::atomic<std::uint64_t> dropped_signals{0};
+  std::atomic<std::uint64_t> lost_lines{0};  // signal, event and firing lines the output did not take
 
   void reset() {
-    for (std::atomic<std::uint64_t>* counter : {&signals, &events, &firings, &callback_errors, &dropped_signals})
+    for (std::atomic<std::uint64_t>* counter :
+         {&signals, &events, &firings, &callback_errors, &dropped_signals, &lost_lines})
       *counter = 0;
   }
 };
@@ -63,8 +57,9 @@ class ActionEngine {
  public:
   // Opens the output and loads the callback; throws std::runtime_error (python::PythonError for
   // the callback) with a message naming the file and the cause.
-  // `counters` (the element's, read by its properties) must outlive the engine.
-  ActionEngine(EngineSettings settings, EngineCounters& counters, EngineReporter reporter, ActionRunner run_action);
+  // `counters` (the element's, read by its properties), `reporter` and `runner` must outlive the
+  // engine.
+  ActionEngine(EngineSettings settings, EngineCounters& counters, ActionReporter& reporter, ActionRunner& runner);
   ~ActionEngine();  // finishes: every submitted signal is handled first
   ActionEngine(const ActionEngine&) = delete;
   ActionEngine& operator=(const ActionEngine&) = delete;
@@ -72,8 +67,11 @@ class ActionEngine {
   // From the streaming thread: writes the signal line (its JSON text as attached to the buffer)
   // and queues the document for the callback and the rules. Never waits for the callback.
   void submit(std::string_view text, std::shared_ptr<const nlohmann::json> document, GstClockTime pts);
-  // Waits until every submitted signal is handled.
-  void wait_until_handled();
+  // Waits until every submitted signal is handled; whether there was any to wait for.
+  bool wait_until_handled();
+  // A flush (a seek): signals submitted from now on are of a new segment (Firing::segment), which
+  // this returns.
+  std::uint64_t flushed();
   // wait_until_handled(), then the output is flushed to disk (EOS).
   void drain();
 
@@ -81,14 +79,18 @@ class ActionEngine {
   struct Signal {
     std::shared_ptr<const nlohmann::json> document;
     GstClockTime pts;
+    std::uint64_t segment;
   };
   void work();
   void handle(const Signal& signal);
   nlohmann::json events_of(const Signal& signal, std::string& debug);
+  // Writes a line to the output; one that can't be written is counted and reported (at most one
+  // warning every few seconds, saying how many were lost).
+  void write_line(std::string_view text);
 
   EngineSettings settings_;
-  EngineReporter reporter_;
-  ActionRunner run_action_;
+  ActionReporter& reporter_;
+  ActionRunner& runner_;
   std::unique_ptr<JsonLinesOutput> output_;
   std::unique_ptr<SignalCallback> callback_;
   EngineCounters& counters_;
@@ -100,6 +102,9 @@ class ActionEngine {
   bool busy_ = false;
   bool stopping_ = false;
   bool stopped_by_app_ = false;  // after a fatal event, signals are only written
+  std::atomic<std::uint64_t> segment_{0};
+  std::mutex write_warning_mutex_;
+  std::chrono::steady_clock::time_point last_write_warning_{};
   std::thread worker_;
 };
 

@@ -1,10 +1,13 @@
 #include "actions/action_rules.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <optional>
 #include <sstream>
+
+#include "actions/record/clip_window.h"
 
 namespace emi::rules {
 namespace {
@@ -85,7 +88,31 @@ double positive_seconds(const json& action, const char* key, const Where& where,
   }
   if (!found->is_number() || !(found->get<double>() > 0) || !std::isfinite(found->get<double>()))
     where.fail(std::string("action.") + key, "must be a positive number of seconds");
+  // The pre-roll ring holds this much video (its memory: record/clip_recorder.h).
+  if (found->get<double>() > record::kMaxRecordSeconds)
+    where.fail(std::string("action.") + key, found->dump() + " s is more than the " +
+                                                 std::to_string(static_cast<int>(record::kMaxRecordSeconds)) +
+                                                 " s a clip may ask for");
   return found->get<double>();
+}
+
+// Keys whose values are never shown, and keys shown masked; compared without case.
+bool is_secret(const std::string& key) {
+  const std::string lower = [&] {
+    std::string text = key;
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    return text;
+  }();
+  for (const char* word : {"secret", "token", "password"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool is_access_key(const std::string& key) {
+  std::string lower = key;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower == "accesskey" || lower == "accesskeyid" || lower == "access_key_id";
 }
 
 std::string optional_string(const json& action, const char* key, const Where& where) {
@@ -100,12 +127,16 @@ bool parse_action(const json& action, Rule& rule, const Where& where) {
   if (!action.is_object()) where.fail("action", std::string("must be an object, not ") + kind_of(action));
   const std::string name = optional_string(action, "action_name", where);
   if (name.empty()) where.fail("action.action_name", "missing");
-  rule.action_json = action;
+  rule.action_json = masked_action(action);
   if (name == "record") {
     rule.action = ActionKind::kRecord;
     rule.record.duration_seconds = positive_seconds(action, "duration_in_seconds", where, std::nullopt);
     rule.record.max_duration_seconds =
         positive_seconds(action, "max_duration_in_seconds", where, kDefaultMaxDurationSeconds);
+    if (rule.record.duration_seconds > rule.record.max_duration_seconds)
+      where.fail("action.duration_in_seconds",
+                 json(rule.record.duration_seconds).dump() + " s is more than max_duration_in_seconds (" +
+                     json(rule.record.max_duration_seconds).dump() + " s)");
     return true;
   }
   if (name == "upload") {
@@ -141,6 +172,27 @@ bool compare(Operator op, const T& left, const T& right) {
 }
 
 }  // namespace
+
+std::string masked_key(const std::string& key) {
+  constexpr std::size_t kShown = 4;
+  return key.size() <= 2 * kShown ? "****" : "****" + key.substr(key.size() - kShown);
+}
+
+json masked_action(const json& action) {
+  if (!action.is_object()) return action;
+  json masked = json::object();
+  for (const auto& [key, value] : action.items()) {
+    if (is_secret(key)) {
+      if (!value.is_null() && value != "") masked[key] = "(hidden)";
+      else masked[key] = value;
+    } else if (is_access_key(key) && value.is_string() && !value.get_ref<const std::string&>().empty()) {
+      masked[key] = masked_key(value.get<std::string>());
+    } else {
+      masked[key] = value;
+    }
+  }
+  return masked;
+}
 
 StreamConfig parse_stream_config(const json& config, const std::string& source) {
   if (!config.is_object()) throw ConfigError(source + ": a stream config is a JSON object");
@@ -187,7 +239,12 @@ StreamConfig load_stream_config(const std::string& path) {
   try {
     config = json::parse(text.str());
   } catch (const json::parse_error& error) {
-    throw ConfigError(path + ": not valid JSON: " + error.what());
+    // nlohmann's message quotes the text it last read, which may be inside a secret key: only
+    // where and what kind of error is said.
+    std::string what = error.what();
+    what = what.substr(0, what.find("; last read"));
+    if (const auto position = what.find("parse error"); position != std::string::npos) what = what.substr(position);
+    throw ConfigError(path + ": not valid JSON: " + what);
   }
   return parse_stream_config(config, path);
 }

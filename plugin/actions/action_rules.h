@@ -49,7 +49,8 @@ struct Rule {
   ActionKind action;
   RecordAction record{};
   UploadAction upload;
-  nlohmann::json action_json;  // as written, for the log of firings
+  // As written, for the log of firings, with its secrets masked (masked_action).
+  nlohmann::json action_json;
 };
 
 struct StreamConfig {
@@ -61,6 +62,12 @@ struct StreamConfig {
   // Actions EDGEMATRIX delegates to its device agent (e.g. "line"): known, not run here.
   std::vector<std::string> skipped;
 };
+
+// `action` as it may be shown (firings in the output, bus messages, logs): an access key shows
+// its last 4 characters only ("****WXYZ"), a secret key, session token or password not at all.
+nlohmann::json masked_action(const nlohmann::json& action);
+// "****" and the last 4 characters of `key` (just "****" for a key of 8 characters or fewer).
+std::string masked_key(const std::string& key);
 
 // Validates `config` (`source` names it in errors: a file path). Keys other than stream_id and
 // action_rules are EDGEMATRIX's (stream_type, location, roi, ...) and are accepted as they are.

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "actions/actions_log.h"
 #include "actions/record/clip_recorder.h"
 #include "actions/upload/firehose_uploader.h"
+
+#define GST_CAT_DEFAULT emi::actions_debug()
 
 namespace emi {
 namespace {
@@ -16,9 +19,11 @@ constexpr double kCallbackLagSeconds = 2;
 
 }  // namespace
 
-RuleActions::RuleActions(const rules::StreamConfig& config, RuleActionSettings settings, ErrorSink on_error,
-                         ClipSink on_clip)
-    : settings_(std::move(settings)), on_error_(std::move(on_error)), on_clip_(std::move(on_clip)) {
+void release_caps(GstCaps* caps) { gst_caps_unref(caps); }
+
+RuleActions::RuleActions(const rules::StreamConfig& config, RuleActionSettings settings, ActionReporter& reporter)
+    : settings_(std::move(settings)), reporter_(reporter) {
+  const auto on_error = [&reporter](const std::string& message) { reporter.warning(message, ""); };
   for (const rules::Rule& rule : config.rules) {
     if (rule.action == rules::ActionKind::kRecord) {
       max_record_seconds_ = std::max(max_record_seconds_, rule.record.duration_seconds);
@@ -32,63 +37,116 @@ RuleActions::RuleActions(const rules::StreamConfig& config, RuleActionSettings s
     upload.endpoint = rule.upload.endpoint;
     upload.spool_dir = settings_.spool_dir + "/" + rule.upload.delivery_stream_name;
     try {
-      uploaders_[rule.name] = std::make_unique<aws::FirehoseUploader>(upload, on_error_);
+      uploaders_[rule.name] = std::make_unique<aws::FirehoseUploader>(upload, on_error);
     } catch (const std::invalid_argument& error) {
       // EDGEMATRIX's stream configs leave the keys to its device agent: such a rule still fires
       // (its firings are in the output), it just has nowhere to send to.
-      on_error_("rule \"" + rule.name + "\" can't upload: " + error.what() +
-                "; its firings are logged, not sent");
+      reporter_.warning("rule \"" + rule.name + "\" can't upload: " + error.what() +
+                            "; its firings are logged, not sent",
+                        "");
     }
   }
 }
 
 RuleActions::~RuleActions() = default;
 
-void RuleActions::set_caps(const GstCaps* caps) {
-  if (!records()) return;
-  if (recorder_) recorder_->finish();
+std::unique_ptr<record::ClipRecorder> RuleActions::new_recorder(const GstCaps* caps) {
   record::RecorderSettings recording;
   recording.directory = settings_.record_dir;
   recording.stream_id = settings_.stream_id;
   // With a live source the callback may run behind the video: the ring keeps some more.
   recording.max_pre_seconds = max_record_seconds_ + kCallbackLagSeconds;
   recording.max_queued_frames = kMaxQueuedFrames;
-  recorder_ = std::make_unique<record::ClipRecorder>(recording, caps, on_error_, [this](const record::FinishedClip& clip) {
-    on_clip_({{"path", clip.path}, {"sidecar", clip.sidecar_path}, {"id", clip.id}, {"start_pts", clip.start_pts},
-              {"end_pts", clip.end_pts}, {"frames", clip.frames}, {"events", clip.events},
-              {"cut_short", clip.cut_short}});
-  });
+  return std::make_unique<record::ClipRecorder>(
+      recording, caps, [this](const std::string& message) { reporter_.warning(message, ""); },
+      [this](const record::FinishedClip& clip) {
+        reporter_.clip_recorded({{"path", clip.path}, {"sidecar", clip.sidecar_path}, {"id", clip.id},
+                                 {"start_pts", clip.start_pts}, {"end_pts", clip.end_pts}, {"frames", clip.frames},
+                                 {"events", clip.events}, {"cut_short", clip.cut_short}});
+      },
+      [this](const std::string& message) { reporter_.clip_lost(message); });
 }
 
-void RuleActions::push_frame(GstBuffer* frame, bool pace) {
-  if (!recorder_) return;
+void RuleActions::retire(std::unique_ptr<record::ClipRecorder> recorder) {
+  if (!recorder) return;
+  recorder->finish();
+}
+
+void RuleActions::set_caps(const GstCaps* caps) {
+  if (!records()) return;
+  std::unique_ptr<record::ClipRecorder> replacement = new_recorder(caps);
+  GST_DEBUG("a recorder for %" GST_PTR_FORMAT, caps);
+  {
+    std::lock_guard lock(recorder_mutex_);
+    recorder_.swap(replacement);
+  }
+  caps_.reset(gst_caps_copy(caps));
+  // The old one ends outside the lock: no firing waits for its clips to be written.
+  retire(std::move(replacement));
+}
+
+void RuleActions::restart_recording(std::uint64_t segment) {
+  if (!caps_) {
+    std::lock_guard lock(recorder_mutex_);
+    segment_ = segment;
+    return;
+  }
+  std::unique_ptr<record::ClipRecorder> replacement = new_recorder(caps_.get());
+  GST_DEBUG("flushed: recording starts afresh (segment %" G_GUINT64_FORMAT ")", segment);
+  {
+    std::lock_guard lock(recorder_mutex_);
+    recorder_.swap(replacement);
+    segment_ = segment;
+  }
+  retire(std::move(replacement));
+}
+
+bool RuleActions::push_frame(GstBuffer* frame, bool pace) {
+  if (!recorder_) return false;
+  bool waited = false;
   if (pace) {
     const std::uint64_t waiting =
         recorder_->frames_pushed() - recorder_->frames_dropped() - recorder_->frames_encoded();
-    if (waiting + 1 >= kMaxQueuedFrames) recorder_->wait_for_encoder(kPaceTimeout);
+    if (waiting + 1 >= kMaxQueuedFrames) {
+      recorder_->wait_for_encoder(kPaceTimeout);
+      waited = true;
+    }
   }
   recorder_->push(frame);
+  return waited;
 }
 
-void RuleActions::run(const rules::Rule& rule, const nlohmann::json& event, GstClockTime pts) {
+void RuleActions::run(const Firing& firing) {
+  const rules::Rule& rule = firing.rule;
   if (rule.action == rules::ActionKind::kRecord) {
-    if (!recorder_) return;
+    std::lock_guard lock(recorder_mutex_);
+    if (firing.segment != segment_) {
+      GST_INFO("rule \"%s\": its event at %" GST_TIME_FORMAT " came before a seek: no clip", rule.name.c_str(),
+               GST_TIME_ARGS(firing.pts));
+      return;
+    }
+    if (!recorder_) {
+      reporter_.clip_lost("rule \"" + rule.name + "\" can't record: its event came before the video's caps");
+      return;
+    }
     try {
-      recorder_->trigger(pts, rule.record.duration_seconds, rule.record.max_duration_seconds, event);
+      recorder_->trigger(firing.pts, rule.record.duration_seconds, rule.record.max_duration_seconds, firing.event);
     } catch (const std::invalid_argument& error) {
-      on_error_("rule \"" + rule.name + "\" can't record: " + error.what());
+      reporter_.clip_lost("rule \"" + rule.name + "\" can't record: " + error.what());
     }
     return;
   }
   const auto uploader = uploaders_.find(rule.name);
-  if (uploader != uploaders_.end()) uploader->second->enqueue(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (uploader != uploaders_.end())
+    uploader->second->enqueue(firing.event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void RuleActions::finish(std::chrono::milliseconds upload_timeout) {
   if (recorder_) recorder_->finish();
   for (auto& [rule, uploader] : uploaders_) {
     if (!uploader->flush(upload_timeout))
-      on_error_("rule \"" + rule + "\": events not yet delivered to Firehose stay in the spool for the next run");
+      reporter_.warning("rule \"" + rule + "\": events not yet delivered to Firehose stay in the spool for the next run",
+                        "");
   }
 }
 

@@ -1,18 +1,21 @@
 // The actions fired rules run: `record` (clips around events) and `upload` (events to AWS Kinesis
-// Firehose), built from the stream config's rules.
+// Firehose), built from the stream config's rules. The ActionEngine runs them (ActionRunner); the
+// element hands over the frames and their caps.
 #pragma once
 
 #include <gst/gst.h>
 
 #include <chrono>
-#include <functional>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "actions/action_rules.h"
+#include "actions/action_runner.h"
 
 namespace emi {
 
@@ -29,41 +32,53 @@ struct RuleActionSettings {
   std::string spool_dir;  // each delivery stream spools in a folder of its own below it
 };
 
-class RuleActions {
+void release_caps(GstCaps* caps);
+
+class RuleActions : public ActionRunner {
  public:
-  using ErrorSink = std::function<void(const std::string&)>;
-  // Each clip once its MP4 and sidecar are complete (path, pts range, frames, events), as JSON.
-  using ClipSink = std::function<void(const nlohmann::json&)>;
   // Creates an uploader per upload rule. A rule without keys or region (neither in the rule nor
-  // in the environment) is reported through `on_error` and uploads nothing; a spool that can't
-  // be used throws std::runtime_error.
-  RuleActions(const rules::StreamConfig& config, RuleActionSettings settings, ErrorSink on_error,
-              ClipSink on_clip);
-  ~RuleActions();
+  // in the environment) is reported through `reporter` and uploads nothing; a spool that can't
+  // be used throws std::runtime_error. `reporter` must outlive this.
+  RuleActions(const rules::StreamConfig& config, RuleActionSettings settings, ActionReporter& reporter);
+  ~RuleActions() override;
   RuleActions(const RuleActions&) = delete;
   RuleActions& operator=(const RuleActions&) = delete;
 
   // Whether a rule records clips, so frames must be handed over.
   bool records() const { return max_record_seconds_ > 0; }
-  // The frames' caps: (re)creates the recorder. Throws std::runtime_error.
+  // The frames' caps, from the streaming thread: a new recorder for them, swapped in while the
+  // engine's worker may be firing (the old one's open clips end there). Throws std::runtime_error.
   void set_caps(const GstCaps* caps);
-  // Every frame, from the streaming thread. Never blocks a live source: frames the encoder can't
-  // take are dropped (and counted). With `pace` (a file, not a camera) it waits for the encoder
-  // instead, so that clips of a movie have every frame.
-  void push_frame(GstBuffer* frame, bool pace);
-  // A rule fired for `event` on the frame at `pts`.
-  void run(const rules::Rule& rule, const nlohmann::json& event, GstClockTime pts);
+  // A flush (a seek) began `segment`: the recorder starts afresh (its open clips end, its ring is
+  // emptied), and takes only the events of that segment.
+  void restart_recording(std::uint64_t segment);
+  // Every frame, from the streaming thread. Never blocks unless `pace`: then, when the encoder's
+  // queue is full, it waits for the encoder (at most a few seconds) instead of dropping the frame,
+  // so that clips of a movie have every frame. Whether it waited.
+  bool push_frame(GstBuffer* frame, bool pace);
+  // A rule fired, on the engine's worker thread.
+  void run(const Firing& firing) override;
   // End of stream: open clips closed, uploads given `upload_timeout` to be delivered (what is
   // not stays spooled for the next run).
   void finish(std::chrono::milliseconds upload_timeout);
 
  private:
+  std::unique_ptr<record::ClipRecorder> new_recorder(const GstCaps* caps);
+  // Ends `recorder` (from the streaming thread, after the swap).
+  void retire(std::unique_ptr<record::ClipRecorder> recorder);
+
   RuleActionSettings settings_;
-  ErrorSink on_error_;
-  ClipSink on_clip_;
+  ActionReporter& reporter_;
   double max_record_seconds_ = 0;
-  std::unique_ptr<record::ClipRecorder> recorder_;
   std::map<std::string, std::unique_ptr<aws::FirehoseUploader>> uploaders_;  // by rule name
+
+  // The recorder: replaced by the streaming thread (set_caps, restart_recording), used by the
+  // engine's worker (run). The streaming thread reads it without the lock: only it writes it.
+  mutable std::mutex recorder_mutex_;
+  std::unique_ptr<record::ClipRecorder> recorder_;
+  // The recorder's (gst_caps_unref is static inline: a function pointer keeps this type external).
+  std::unique_ptr<GstCaps, void (*)(GstCaps*)> caps_{nullptr, &release_caps};
+  std::uint64_t segment_ = 0;       // the recorder's; under recorder_mutex_
 };
 
 }  // namespace emi

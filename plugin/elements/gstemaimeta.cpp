@@ -8,8 +8,22 @@
  * stream config's `action_rules` are evaluated on every event, and the rules that fire run their
  * action: `record` (a clip around the event in `record-dir`) or `upload` (the event to AWS Kinesis
  * Firehose). Each firing is a JSON line `{"firing": {...}}` in the output and an element message
- * named `emi-action-fired`; each clip, once written, an element message named `emi-clip-recorded`
- * (its path, sidecar, pts range, frames and events). Frames pass unchanged.
+ * named `emi-action-fired` (an access key shows its last 4 characters only; a secret key or session
+ * token never shows); each clip, once written, an element message named `emi-clip-recorded` (its
+ * path, sidecar, pts range, frames and events). Frames pass unchanged.
+ *
+ * `location` is never truncated twice by one element: a restart (PLAYING→NULL→PLAYING, as an app
+ * does when a camera reconnects) appends, and with `append=true` so does the first start (a torn
+ * last line a crash left is dropped first). Lines that could not be written (a full disk) are
+ * counted in `lost-signals`, clips that could not be written in `lost-clips`, each with a warning.
+ *
+ * When a frame waits (`pace`): with `always`, each frame that carries a signal waits until the
+ * callback and the rules have handled it, and, when a rule records, a frame waits for the clip
+ * encoder when 8 frames are already queued for it. With `never`, no frame ever waits: signals
+ * queue for the callback (up to `max-pending-signals`) and frames the encoder can't take are
+ * dropped. `auto` (the default) is `always` when a rule records and upstream is not live (the
+ * latency query says so: a file, whose pre-roll must still be in the ring when its event is
+ * known), and `never` otherwise. Frames that waited are counted in `paced-frames`.
  *
  * |[
  * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! \
@@ -28,11 +42,13 @@
 #include <optional>
 #include <string>
 
+#include <set>
+
 #include "actions/action_engine.h"
-#include "document/frame_document.h"
-#include "common/gst_ptr.h"
-#include "embed/python_host.h"
 #include "actions/rule_actions.h"
+#include "common/gst_ptr.h"
+#include "document/frame_document.h"
+#include "embed/python_host.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_em_ai_meta_debug);
 #define GST_CAT_DEFAULT gst_em_ai_meta_debug
@@ -48,6 +64,9 @@ constexpr guint kDefaultMaxPending = 1000;
 constexpr guint kDefaultUploadTimeoutMs = 10000;
 constexpr char kDefaultCallbackFunction[] = "signal_callback";
 
+// When frames wait for the signal callback and the clip encoder (see the element's description).
+enum class Pace { kAuto, kNever, kAlways };
+
 // What the properties say; guarded by the object lock, read at start.
 struct Settings {
   std::string location;
@@ -61,6 +80,8 @@ struct Settings {
   std::string spool_dir;
   guint max_pending = kDefaultMaxPending;
   guint upload_timeout_ms = kDefaultUploadTimeoutMs;
+  bool append = false;
+  Pace pace = Pace::kAuto;
 };
 
 // Streaming state, from start() to stop(). The engine goes first: its worker runs actions.
@@ -70,9 +91,10 @@ struct Runtime {
   guint interval = 1;
   bool post_messages = true;
   guint upload_timeout_ms = kDefaultUploadTimeoutMs;
+  Pace pace_setting = Pace::kAuto;
+  std::optional<bool> paced;  // decided on the first frame (auto asks upstream whether it is live)
   int width = 0;
   int height = 0;
-  std::optional<bool> live_source;  // asked upstream on the first frame
   guint64 frames = 0;
   GstClockTime last_pts = GST_CLOCK_TIME_NONE;
 };
@@ -83,6 +105,20 @@ void reset(Runtime& runtime) {
   runtime = Runtime{};
 }
 
+// The actions layer's voice on the bus.
+class BusReporter final : public emi::ActionReporter {
+ public:
+  explicit BusReporter(GstEmAiMeta* element) : element_(element) {}
+  void fired(const json& firing) override;
+  void clip_recorded(const json& clip) override;
+  void clip_lost(const std::string& message) override;
+  void warning(const std::string& message, const std::string& detail) override;
+  void fatal(const std::string& message, const std::string& detail) override;
+
+ private:
+  GstEmAiMeta* element_;
+};
+
 }  // namespace
 
 struct _GstEmAiMeta {
@@ -91,8 +127,13 @@ struct _GstEmAiMeta {
   Settings settings;
   Runtime runtime;
   emi::EngineCounters counters;
+  std::atomic<guint64> paced_frames;
+  std::atomic<guint64> lost_clips;  // of the runs before this one's RuleActions
   // Set by the worker when the app's callback asks to stop (a {ValueError: ...} event).
   std::atomic<bool> app_failed;
+  BusReporter reporter;
+  // Every location this element wrote: never truncated again (a restart appends).
+  std::set<std::string> written_locations;
 };
 
 enum {
@@ -113,7 +154,27 @@ enum {
   PROP_FIRINGS,
   PROP_CALLBACK_ERRORS,
   PROP_DROPPED_SIGNALS,
+  PROP_APPEND,
+  PROP_PACE,
+  PROP_LOST_SIGNALS,
+  PROP_LOST_CLIPS,
+  PROP_PACED_FRAMES,
 };
+
+#define EMI_TYPE_AIMETA_PACE (emi_aimeta_pace_get_type())
+static GType emi_aimeta_pace_get_type() {
+  static gsize type = 0;
+  if (g_once_init_enter(&type)) {
+    static const GEnumValue values[] = {
+        {static_cast<gint>(Pace::kAuto), "Wait when a rule records and upstream is not live", "auto"},
+        {static_cast<gint>(Pace::kNever), "Never wait: queue signals, drop frames the encoder can't take", "never"},
+        {static_cast<gint>(Pace::kAlways), "Wait for the callback, and for the encoder when a rule records",
+         "always"},
+        {0, nullptr, nullptr}};
+    g_once_init_leave(&type, g_enum_register_static("EmiAiMetaPace", values));
+  }
+  return type;
+}
 
 // The recorder encodes what it is given; everything else only reads metadata.
 static GstStaticPadTemplate sink_template =
@@ -141,9 +202,12 @@ static void gst_em_ai_meta_set_property(GObject* object, guint prop_id, const GV
     case PROP_SPOOL_DIR: settings.spool_dir = emi::string_of(value); break;
     case PROP_MAX_PENDING_SIGNALS: settings.max_pending = g_value_get_uint(value); break;
     case PROP_UPLOAD_TIMEOUT: settings.upload_timeout_ms = g_value_get_uint(value); break;
+    case PROP_APPEND: settings.append = g_value_get_boolean(value); break;
+    case PROP_PACE: settings.pace = static_cast<Pace>(g_value_get_enum(value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
+  GST_DEBUG_OBJECT(self, "%s set (takes effect at the next start)", g_param_spec_get_name(pspec));
 }
 
 static void gst_em_ai_meta_get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
@@ -168,6 +232,11 @@ static void gst_em_ai_meta_get_property(GObject* object, guint prop_id, GValue* 
     case PROP_FIRINGS: g_value_set_uint64(value, counters.firings.load()); break;
     case PROP_CALLBACK_ERRORS: g_value_set_uint64(value, counters.callback_errors.load()); break;
     case PROP_DROPPED_SIGNALS: g_value_set_uint64(value, counters.dropped_signals.load()); break;
+    case PROP_APPEND: g_value_set_boolean(value, settings.append); break;
+    case PROP_PACE: g_value_set_enum(value, static_cast<gint>(settings.pace)); break;
+    case PROP_LOST_SIGNALS: g_value_set_uint64(value, counters.lost_lines.load()); break;
+    case PROP_LOST_CLIPS: g_value_set_uint64(value, self->lost_clips.load()); break;
+    case PROP_PACED_FRAMES: g_value_set_uint64(value, self->paced_frames.load()); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -181,19 +250,27 @@ static void post_json_message(GstEmAiMeta* self, const char* name, std::string_v
                                                                      owned.c_str(), nullptr)));
 }
 
-static emi::EngineReporter reporter_for(GstEmAiMeta* self) {
-  emi::EngineReporter reporter;
-  reporter.fired = [self](const json& firing) {
-    post_json_message(self, kFiredMessageName, firing.dump(-1, ' ', false, json::error_handler_t::replace));
-  };
-  reporter.warning = [self](const std::string& message, const std::string& detail) {
-    GST_ELEMENT_WARNING(self, STREAM, FAILED, ("%s", message.c_str()), ("%s", detail.c_str()));
-  };
-  reporter.fatal = [self](const std::string& message, const std::string& detail) {
-    self->app_failed = true;
-    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("%s", message.c_str()), ("%s", detail.c_str()));
-  };
-  return reporter;
+void BusReporter::fired(const json& firing) {
+  post_json_message(element_, kFiredMessageName, firing.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+void BusReporter::clip_recorded(const json& clip) {
+  post_json_message(element_, kClipMessageName, clip.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+void BusReporter::clip_lost(const std::string& message) {
+  const guint64 lost = ++element_->lost_clips;
+  GST_ELEMENT_WARNING(element_, RESOURCE, WRITE, ("%s", message.c_str()),
+                      ("%" G_GUINT64_FORMAT " clips lost so far (lost-clips)", lost));
+}
+
+void BusReporter::warning(const std::string& message, const std::string& detail) {
+  GST_ELEMENT_WARNING(element_, STREAM, FAILED, ("%s", message.c_str()), ("%s", detail.c_str()));
+}
+
+void BusReporter::fatal(const std::string& message, const std::string& detail) {
+  element_->app_failed = true;
+  GST_ELEMENT_ERROR(element_, STREAM, FAILED, ("%s", message.c_str()), ("%s", detail.c_str()));
 }
 
 static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
@@ -204,14 +281,19 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
 
   reset(self->runtime);
   self->counters.reset();
+  self->paced_frames = 0;
+  self->lost_clips = 0;
   self->app_failed = false;
   Runtime& runtime = self->runtime;
   runtime.interval = std::max(1u, settings.signal_interval);
   runtime.post_messages = settings.post_messages;
   runtime.upload_timeout_ms = settings.upload_timeout_ms;
+  runtime.pace_setting = settings.pace;
 
   emi::EngineSettings engine_settings;
   engine_settings.output_location = settings.location;
+  // What this element wrote is never truncated: a restart appends.
+  engine_settings.append_output = settings.append || self->written_locations.count(settings.location) > 0;
   engine_settings.callback_path = settings.callback_module;
   engine_settings.callback_function = settings.callback_function;
   engine_settings.max_pending_signals = std::max(1u, settings.max_pending);
@@ -237,21 +319,16 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
                                   ? settings.spool_dir
                                   : std::string(g_get_user_cache_dir()) + "/emi/firehose-spool";
   try {
-    runtime.actions = std::make_unique<emi::RuleActions>(
-        engine_settings.stream_config, action_settings,
-        [self](const std::string& message) {
-          GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("%s", message.c_str()), (nullptr));
-        },
-        [self](const json& clip) { post_json_message(self, kClipMessageName, clip.dump()); });
+    runtime.actions = std::make_unique<emi::RuleActions>(engine_settings.stream_config, action_settings, self->reporter);
   } catch (const std::exception& error) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s: %s", settings.stream_config.c_str(), error.what()), (nullptr));
     return FALSE;
   }
-  emi::RuleActions* actions = runtime.actions.get();
+  const std::string location = engine_settings.output_location;
+  const std::size_t rule_count = engine_settings.stream_config.rules.size();
   try {
-    runtime.engine = std::make_unique<emi::ActionEngine>(
-        std::move(engine_settings), self->counters, reporter_for(self),
-        [actions](const emi::rules::Rule& rule, const json& event, GstClockTime pts) { actions->run(rule, event, pts); });
+    runtime.engine = std::make_unique<emi::ActionEngine>(std::move(engine_settings), self->counters, self->reporter,
+                                                         *runtime.actions);
   } catch (const emi::python::PythonError& error) {
     GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("%s", error.what()), ("%s", error.traceback().c_str()));
     return FALSE;
@@ -259,6 +336,9 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("%s", error.what()), (nullptr));
     return FALSE;
   }
+  if (!location.empty() && location != "-") self->written_locations.insert(location);
+  GST_DEBUG_OBJECT(self, "started: signal every %u frames to %s, %zu rules", runtime.interval,
+                   location.empty() ? "(no file)" : location.c_str(), rule_count);
   return TRUE;
 }
 
@@ -277,6 +357,7 @@ static gboolean gst_em_ai_meta_set_caps(GstBaseTransform* transform, GstCaps* in
   }
   runtime.width = GST_VIDEO_INFO_WIDTH(&info);
   runtime.height = GST_VIDEO_INFO_HEIGHT(&info);
+  GST_DEBUG_OBJECT(self, "caps %" GST_PTR_FORMAT, incaps);
   if (runtime.actions && runtime.actions->records()) {
     try {
       runtime.actions->set_caps(incaps);
@@ -295,8 +376,25 @@ static bool upstream_is_live(GstEmAiMeta* self) {
   gboolean live = FALSE;
   if (gst_pad_peer_query(GST_BASE_TRANSFORM_SINK_PAD(self), latency.get()))
     gst_query_parse_latency(latency.get(), &live, nullptr, nullptr);
-  GST_DEBUG_OBJECT(self, "upstream is %s", live ? "live" : "not live");
   return live;
+}
+
+// Whether frames wait for the callback and the encoder (the element's description says when).
+static bool decide_pace(GstEmAiMeta* self) {
+  const Runtime& runtime = self->runtime;
+  switch (runtime.pace_setting) {
+    case Pace::kNever: return false;
+    case Pace::kAlways: return true;
+    case Pace::kAuto: break;
+  }
+  if (!runtime.actions->records()) {
+    GST_DEBUG_OBJECT(self, "pace=auto: no rule records, frames never wait");
+    return false;
+  }
+  const bool live = upstream_is_live(self);
+  GST_DEBUG_OBJECT(self, "pace=auto: upstream is %s, frames %s", live ? "live" : "not live",
+                   live ? "never wait" : "wait for the callback and the encoder");
+  return !live;
 }
 
 // Signals of documents that travel in events (tracks that ended with the stream, from emtracker).
@@ -320,6 +418,13 @@ static gboolean gst_em_ai_meta_sink_event(GstBaseTransform* transform, GstEvent*
       // Every signal handled and every clip closed before the application sees EOS.
       runtime.engine->drain();
       runtime.actions->finish(std::chrono::milliseconds(runtime.upload_timeout_ms));
+    } else if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) {
+      // A seek: the frames' PTS start again on a new timeline. Open clips end, the pre-roll ring
+      // empties, and events of the frames before it make no clip on the new one.
+      const std::uint64_t segment = runtime.engine->flushed();
+      if (runtime.actions->records()) runtime.actions->restart_recording(segment);
+      runtime.last_pts = GST_CLOCK_TIME_NONE;
+      GST_DEBUG_OBJECT(self, "flushed: clip state reset (segment %" G_GUINT64_FORMAT ")", segment);
     }
   }
   return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(transform, event);
@@ -329,13 +434,18 @@ static GstFlowReturn gst_em_ai_meta_transform_ip(GstBaseTransform* transform, Gs
   GstEmAiMeta* self = GST_EM_AI_META(transform);
   Runtime& runtime = self->runtime;
   if (self->app_failed) return GST_FLOW_ERROR;
-  if (runtime.actions->records()) {
-    if (!runtime.live_source) runtime.live_source = upstream_is_live(self);
-    runtime.actions->push_frame(buffer, !*runtime.live_source);
-  }
+  if (!runtime.paced) runtime.paced = decide_pace(self);
+  const bool paced = *runtime.paced;
+  bool waited = false;
+  if (runtime.actions->records()) waited = runtime.actions->push_frame(buffer, paced);
   runtime.last_pts = GST_BUFFER_PTS(buffer);
   const guint64 index = runtime.frames++;
-  if (index % runtime.interval != 0) return GST_FLOW_OK;
+  if (index % runtime.interval != 0) {
+    if (waited) ++self->paced_frames;
+    GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT " at %" GST_TIME_FORMAT ": no signal (every %u)%s", index,
+                   GST_TIME_ARGS(GST_BUFFER_PTS(buffer)), runtime.interval, waited ? ", waited for the encoder" : "");
+    return GST_FLOW_OK;
+  }
 
   std::shared_ptr<const json> document = emi::peek_document(buffer);
   if (document == nullptr) {  // no emi element before: the signal still has the frame's fields
@@ -346,8 +456,11 @@ static GstFlowReturn gst_em_ai_meta_transform_ip(GstBaseTransform* transform, Gs
   runtime.engine->submit(text, std::move(document), GST_BUFFER_PTS(buffer));
   if (runtime.post_messages) post_json_message(self, kSignalMessageName, text);
   // A file runs faster than real time: were the callback to fall behind, the recorder's ring
-  // would have moved past an event's pre-roll before the event was known. Files wait for it.
-  if (runtime.actions->records() && !*runtime.live_source) runtime.engine->wait_until_handled();
+  // would have moved past an event's pre-roll before the event was known. Paced, it waits.
+  if (paced && runtime.engine->wait_until_handled()) waited = true;
+  if (waited) ++self->paced_frames;
+  GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT " at %" GST_TIME_FORMAT ": signal of %zu bytes%s", index,
+                 GST_TIME_ARGS(GST_BUFFER_PTS(buffer)), text.size(), waited ? ", waited (pace)" : "");
   return GST_FLOW_OK;
 }
 
@@ -357,6 +470,8 @@ static void gst_em_ai_meta_finalize(GObject* object) {
   self->runtime.~Runtime();
   self->settings.~Settings();
   self->counters.~EngineCounters();
+  self->reporter.~BusReporter();
+  self->written_locations.~set();
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
@@ -428,6 +543,26 @@ static void gst_em_ai_meta_class_init(GstEmAiMetaClass* klass) {
   g_object_class_install_property(gobject_class, PROP_DROPPED_SIGNALS,
       g_param_spec_uint64("dropped-signals", "Dropped signals",
           "Signals not handled because max-pending-signals were waiting", 0, G_MAXUINT64, 0, counter_flags));
+  g_object_class_install_property(gobject_class, PROP_APPEND,
+      g_param_spec_boolean("append", "Append",
+          "Append to location (after dropping a torn last line a crash left) instead of starting it "
+          "empty; a restart of the element always appends to what it wrote", defaults.append, flags));
+  g_object_class_install_property(gobject_class, PROP_PACE,
+      g_param_spec_enum("pace", "Pace",
+          "When frames wait for the signal callback and the clip encoder: auto (when a rule records "
+          "and upstream is not live), never, always", EMI_TYPE_AIMETA_PACE, static_cast<gint>(defaults.pace), flags));
+  g_object_class_install_property(gobject_class, PROP_LOST_SIGNALS,
+      g_param_spec_uint64("lost-signals", "Lost signals",
+          "Signal, event and firing lines that could not be written to location (a full disk)", 0, G_MAXUINT64, 0,
+          counter_flags));
+  g_object_class_install_property(gobject_class, PROP_LOST_CLIPS,
+      g_param_spec_uint64("lost-clips", "Lost clips",
+          "Clips rules asked for that were not written whole (no file, a full disk, no video after the event)",
+          0, G_MAXUINT64, 0, counter_flags));
+  g_object_class_install_property(gobject_class, PROP_PACED_FRAMES,
+      g_param_spec_uint64("paced-frames", "Paced frames",
+          "Frames that waited for the signal callback or the clip encoder (pace)", 0, G_MAXUINT64, 0,
+          counter_flags));
 
   gst_element_class_set_static_metadata(element_class, "EM AI meta", "Filter/Video/Analyzer",
       "Signals out as JSON, the app's signal callback, action rules, and their record and "
@@ -441,7 +576,7 @@ static void gst_em_ai_meta_class_init(GstEmAiMetaClass* klass) {
   transform_class->sink_event = GST_DEBUG_FUNCPTR(gst_em_ai_meta_sink_event);
   transform_class->transform_ip = GST_DEBUG_FUNCPTR(gst_em_ai_meta_transform_ip);
 
-  GST_DEBUG_CATEGORY_INIT(gst_em_ai_meta_debug, "emaimeta", 0, "emi signals, events and actions");
+  GST_DEBUG_CATEGORY_INIT(gst_em_ai_meta_debug, "emi-emaimeta", 0, "emi signals, events and actions");
 }
 
 static void gst_em_ai_meta_init(GstEmAiMeta* self) {
@@ -450,6 +585,10 @@ static void gst_em_ai_meta_init(GstEmAiMeta* self) {
   new (&self->runtime) Runtime();
   new (&self->counters) emi::EngineCounters();
   new (&self->app_failed) std::atomic<bool>(false);
+  new (&self->paced_frames) std::atomic<guint64>(0);
+  new (&self->lost_clips) std::atomic<guint64>(0);
+  new (&self->reporter) BusReporter(self);
+  new (&self->written_locations) std::set<std::string>();
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
   // Not passthrough: a frame without a document gets one, so its signal has the frame's fields.
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), FALSE);

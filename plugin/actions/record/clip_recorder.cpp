@@ -2,25 +2,32 @@
 
 #include <gst/app/app.h>
 #include <gst/video/video.h>
-#include <glib/gstdio.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <deque>
-#include <fstream>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <variant>
 
-#include "document/frame_document.h"
+#include "actions/record/clip_window.h"
+#include "actions/record/record_log.h"
 #include "common/gst_ptr.h"
+#include "common/posix_io.h"
+#include "document/frame_document.h"
+#include "document/vocabulary.h"
+
+#define GST_CAT_DEFAULT emi::record_debug()
 
 namespace emi::record {
 namespace {
@@ -83,6 +90,7 @@ RunningPipeline new_pipeline() {
   return RunningPipeline(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(nullptr))));
 }
 
+// For seconds already checked to be finite and in [0, a few hours]: no overflow.
 GstClockTime to_clock_time(double seconds) {
   return static_cast<GstClockTime>(std::llround(seconds * GST_SECOND));
 }
@@ -109,11 +117,9 @@ std::string file_time(gint64 unix_time_us) {
 gint64 wall_time_us(GstBuffer* frame) {
   if (has_document(frame)) {
     if (std::shared_ptr<const json> document = peek_document(frame)) {
-      const auto frames = document->find("frame");
-      if (frames != document->end() && frames->is_array() && !frames->empty()) {
-        const auto ntp = frames->front().find("ntp_timestamp");
-        if (ntp != frames->front().end() && ntp->is_number_integer())
-          return ntp->get<gint64>() / 1000;
+      if (const json* record = find_frame_record(*document)) {
+        const auto ntp = record->find(field::kNtpTimestamp);
+        if (ntp != record->end() && ntp->is_number_integer()) return ntp->get<gint64>() / 1000;
       }
     }
   }
@@ -139,8 +145,9 @@ struct ClipPipeline {
 };
 
 // appsrc ! mp4mux ! filesink. No parser: the encoder's h264parse already gives avc access units
-// with codec_data, as mp4mux takes them.
-ClipPipeline make_clip_pipeline(const std::string& path, GstCaps* encoded_caps) {
+// with codec_data, as mp4mux takes them. Fragmented: the moov goes first and each fragment is
+// complete when written, so the file plays whatever happens to the process.
+ClipPipeline make_clip_pipeline(const std::string& path, GstCaps* encoded_caps, unsigned fragment_milliseconds) {
   ClipPipeline clip{new_pipeline()};
   GstElement* source = add_element(clip.pipeline.get(), "appsrc");
   GstElement* muxer = add_element(clip.pipeline.get(), "mp4mux");
@@ -148,6 +155,7 @@ ClipPipeline make_clip_pipeline(const std::string& path, GstCaps* encoded_caps) 
   // Unbounded and never blocking: the worker hands over references, the muxer writes as it can.
   g_object_set(source, "caps", encoded_caps, "format", GST_FORMAT_TIME, "block", FALSE, "max-bytes", guint64{0},
                nullptr);
+  g_object_set(muxer, "fragment-duration", fragment_milliseconds, nullptr);
   g_object_set(sink, "location", path.c_str(), nullptr);
   // By the video pad's name: linking by caps would take mp4mux's first request pad, audio_%u.
   if (!gst_element_link_pads(source, "src", muxer, "video_%u") || !gst_element_link(muxer, sink))
@@ -161,11 +169,16 @@ const RecorderSettings& validated(const RecorderSettings& settings) {
   if (settings.stream_id.empty() || settings.stream_id.find('/') != std::string::npos)
     throw std::runtime_error("record: stream_id '" + settings.stream_id +
                              "' can't be part of a file name (empty, or has a '/')");
-  if (!std::isfinite(settings.max_pre_seconds) || settings.max_pre_seconds < 0)
-    throw std::runtime_error("record: max_pre_seconds must be a finite number >= 0");
-  if (!std::isfinite(settings.key_interval_seconds) || settings.key_interval_seconds <= 0)
-    throw std::runtime_error("record: key_interval_seconds must be a finite number > 0");
+  // The pre-roll is the longest record duration plus some lag: a few hours at most.
+  if (!std::isfinite(settings.max_pre_seconds) || settings.max_pre_seconds < 0 ||
+      settings.max_pre_seconds > 2 * kMaxRecordSeconds)
+    throw std::runtime_error("record: max_pre_seconds must be a number of seconds in [0, " +
+                             std::to_string(static_cast<int>(2 * kMaxRecordSeconds)) + "]");
+  if (!std::isfinite(settings.key_interval_seconds) || settings.key_interval_seconds <= 0 ||
+      settings.key_interval_seconds > 60)
+    throw std::runtime_error("record: key_interval_seconds must be a number of seconds in (0, 60]");
   if (settings.max_queued_frames == 0) throw std::runtime_error("record: max_queued_frames must be at least 1");
+  if (settings.max_ring_bytes == 0) throw std::runtime_error("record: max_ring_bytes must be at least 1");
   return settings;
 }
 
@@ -174,11 +187,29 @@ GQuark clip_id_quark() {
   return quark;
 }
 
+// The largest sequence number of `stream_id`'s clips in `directory` (names end in "_<n>.mp4").
+std::uint64_t last_sequence(const std::string& directory, const std::string& stream_id) {
+  std::uint64_t last = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+    const std::string name = entry.path().filename().string();
+    const std::string prefix = stream_id + "_";
+    if (name.size() <= prefix.size() + 4 || name.compare(0, prefix.size(), prefix) != 0 ||
+        name.compare(name.size() - 4, 4, ".mp4") != 0)
+      continue;
+    const std::string digits = name.substr(name.rfind('_') + 1, name.size() - 4 - name.rfind('_') - 1);
+    if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    last = std::max<std::uint64_t>(last, std::stoull(digits));
+  }
+  return last;
+}
+
 }  // namespace
 
 class ClipRecorder::Engine {
  public:
-  Engine(RecorderSettings settings, const GstCaps* raw_video_caps, ErrorSink on_error, ClipSink on_clip);
+  Engine(RecorderSettings settings, const GstCaps* raw_video_caps, ErrorSink on_error, ClipSink on_clip,
+         LostSink on_lost);
   ~Engine() { finish(); }
 
   void push(GstBuffer* frame);
@@ -194,6 +225,7 @@ class ClipRecorder::Engine {
   std::uint64_t frames_pushed() const { return pushed_; }
   std::uint64_t frames_dropped() const { return dropped_; }
   std::uint64_t frames_encoded() const { return encoded_; }
+  std::uint64_t clips_lost() const { return lost_; }
 
  private:
   // What the worker thread is told, in order (Command, below).
@@ -205,6 +237,7 @@ class ClipRecorder::Engine {
     GstClockTime pts = GST_CLOCK_TIME_NONE;
     GstClockTime dts = GST_CLOCK_TIME_NONE;
     bool key = false;
+    std::size_t bytes = 0;
     gint64 wall_time_us = 0;
   };
   struct Trigger {
@@ -217,28 +250,27 @@ class ClipRecorder::Engine {
     std::string error;  // empty at EOS
   };
   struct ClipEnded {
-    std::uint64_t id;
+    ClipWindows::ClipId id;
     std::string error;  // empty at EOS: the file is complete
   };
   struct Stop {};
   using Command = std::variant<EncodedFrame, Trigger, EncoderEnded, ClipEnded, Stop>;
 
+  // A clip's files; its window is the policy's (windows_), under the same id.
   struct Clip {
-    std::uint64_t id = 0;  // given with its first frame
-    GstClockTime wanted_start = 0;
-    GstClockTime window_end = 0;  // its last frame is the last one at or before
-    GstClockTime max_duration = 0;
+    ClipWindows::ClipId id = 0;
+    GstClockTime first_event_pts = 0;
     json events = json::array();
+    std::uint64_t sequence = 0;  // given with its first frame, with its file
     std::string path;
+    std::string sidecar_path;
     RunningPipeline pipeline;
     GstAppSrc* source = nullptr;  // owned by the pipeline
     GstClockTime start_pts = GST_CLOCK_TIME_NONE;
     GstClockTime last_pts = GST_CLOCK_TIME_NONE;
     gint64 start_wall_time_us = 0;
     std::uint64_t frames = 0;
-    bool ending = false;     // EOS sent; it takes no more frames or events
     bool cut_short = false;  // ended by the end of the stream
-    bool started() const { return id != 0; }
   };
 
   struct FrameTime {
@@ -254,28 +286,39 @@ class ClipRecorder::Engine {
   void post(Command command);
   gint64 take_wall_time(GstClockTime pts);
   void report(const std::string& message) const {
+    GST_WARNING("%s", message.c_str());
     if (on_error_) on_error_(message);
   }
+  void lose(const std::string& message) {
+    ++lost_;
+    if (!on_lost_) return report(message);
+    GST_WARNING("%s", message.c_str());
+    on_lost_(message);
+  }
 
-  // The worker thread and what it does; it alone touches ring_ and clips_ until finish() joins it.
+  // The worker thread and what it does; it alone touches windows_, ring_ and clips_ until
+  // finish() joins it.
   void run();
   void handle(EncodedFrame& frame);
   void handle(Trigger& trigger);
   void handle(EncoderEnded& ended);
   void handle(ClipEnded& ended);
   void handle(Stop&) {}
-  void trim_ring();
+  Clip* find(ClipWindows::ClipId id);
+  void forget(ClipWindows::ClipId id);
+  // Does what the policy says clip `id` does with `frame`.
+  void apply(ClipWindows::ClipId id, const EncodedFrame& frame, const FrameStamp& stamp);
   bool begin_clip(Clip& clip, const EncodedFrame& first);
-  void feed_clip(Clip& clip, const EncodedFrame& frame);
+  std::optional<std::string> create_clip_file(gint64 event_wall_time_us, std::uint64_t& sequence);
   void write_frame(Clip& clip, const EncodedFrame& frame);
   void end_clip(Clip& clip, bool cut_short);
   void complete_clip(Clip& clip);
-  void write_sidecar(const Clip& clip, const std::string& sidecar_path);
+  void write_sidecar(const Clip& clip, bool complete);
 
   const RecorderSettings settings_;
   const ErrorSink on_error_;
   const ClipSink on_clip_;
-  const GstClockTime max_pre_;
+  const LostSink on_lost_;
 
   std::atomic<bool> accepting_{true};
   std::atomic<bool> finishing_{false};
@@ -284,6 +327,7 @@ class ClipRecorder::Engine {
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> encoded_{0};
+  std::atomic<std::uint64_t> lost_{0};
   std::mutex progress_mutex_;  // with progress_changed_: encoded_ and encoder_failed_ changed
   std::condition_variable progress_changed_;
 
@@ -302,9 +346,11 @@ class ClipRecorder::Engine {
   std::vector<FinishedClip> finished_clips_;
 
   // Worker state.
-  std::deque<EncodedFrame> ring_;  // from a key frame: max_pre_ and at most one GOP more
-  std::vector<std::unique_ptr<Clip>> clips_;  // open ones, oldest first; only the last takes events
-  std::uint64_t clips_begun_ = 0;
+  ClipWindows windows_;
+  std::deque<EncodedFrame> ring_;  // in step with windows_.ring()
+  std::vector<std::unique_ptr<Clip>> clips_;  // oldest first
+  std::uint64_t last_sequence_ = 0;
+  bool ring_bound_reported_ = false;
   bool encoder_ended_ = false;
 
   RunningPipeline encoder_;
@@ -313,22 +359,24 @@ class ClipRecorder::Engine {
 };
 
 ClipRecorder::Engine::Engine(RecorderSettings settings, const GstCaps* raw_video_caps, ErrorSink on_error,
-                             ClipSink on_clip)
+                             ClipSink on_clip, LostSink on_lost)
     : settings_(validated(settings)),
       on_error_(std::move(on_error)),
       on_clip_(std::move(on_clip)),
-      max_pre_(to_clock_time(settings_.max_pre_seconds)) {
+      on_lost_(std::move(on_lost)),
+      windows_(to_clock_time(settings_.max_pre_seconds), settings_.max_ring_bytes) {
   GstVideoInfo info;
   if (raw_video_caps == nullptr || !gst_caps_is_fixed(raw_video_caps) ||
       !gst_video_info_from_caps(&info, raw_video_caps)) {
     UniqueChars text(raw_video_caps != nullptr ? gst_caps_to_string(raw_video_caps) : g_strdup("(none)"));
     throw std::runtime_error(std::string("record: the frames' caps are not fixed raw video caps: ") + text.get());
   }
-  if (g_mkdir_with_parents(settings_.directory.c_str(), 0755) != 0) {
-    const int error = errno;
-    throw std::runtime_error("record: cannot create the clip directory '" + settings_.directory +
-                             "': " + g_strerror(error));
+  try {
+    posix::create_private_directories(settings_.directory, /*private_leaf=*/false);
+  } catch (const std::system_error& error) {
+    throw std::runtime_error("record: the clip directory: " + std::string(error.what()));
   }
+  last_sequence_ = last_sequence(settings_.directory, settings_.stream_id);
   // The clips' elements are checked now, so that a missing one stops the start, not a clip.
   for (const char* factory : {"mp4mux", "filesink"}) {
     if (!UniqueFactory(gst_element_factory_find(factory))) throw std::runtime_error(missing_element_message(factory));
@@ -382,6 +430,9 @@ ClipRecorder::Engine::Engine(RecorderSettings settings, const GstCaps* raw_video
 
   if (gst_element_set_state(encoder_.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     throw std::runtime_error("record: the encoding pipeline does not start");
+  GST_DEBUG("recorder for %" GST_PTR_FORMAT " in %s: pre-roll %.1f s, ring at most %zu bytes, clips from sequence %"
+            G_GUINT64_FORMAT, raw_video_caps, settings_.directory.c_str(), settings_.max_pre_seconds,
+            settings_.max_ring_bytes, last_sequence_ + 1);
   worker_ = std::thread([this] { run(); });
 }
 
@@ -390,6 +441,8 @@ void ClipRecorder::Engine::push(GstBuffer* frame) {
   if (!accepting_ || !GST_BUFFER_PTS_IS_VALID(frame) ||
       gst_app_src_get_current_level_buffers(encoder_source_) >= settings_.max_queued_frames) {
     ++dropped_;
+    GST_LOG("frame %" GST_TIME_FORMAT " dropped: the encoder is %s", GST_TIME_ARGS(GST_BUFFER_PTS(frame)),
+            accepting_ ? "busy" : "stopped");
     return;
   }
   const GstClockTime pts = GST_BUFFER_PTS(frame);
@@ -410,14 +463,15 @@ void ClipRecorder::Engine::push(GstBuffer* frame) {
 void ClipRecorder::Engine::trigger(GstClockTime event_pts, double duration_seconds, double max_duration_seconds,
                                    const json& event) {
   if (!GST_CLOCK_TIME_IS_VALID(event_pts)) throw std::invalid_argument("record: the event has no PTS");
-  if (!std::isfinite(duration_seconds) || duration_seconds < 0)
-    throw std::invalid_argument("record: duration_in_seconds must be a finite number >= 0, not " +
-                                std::to_string(duration_seconds));
-  if (!std::isfinite(max_duration_seconds) || max_duration_seconds <= 0)
-    throw std::invalid_argument("record: max_duration_in_seconds must be a finite number > 0, not " +
-                                std::to_string(max_duration_seconds));
+  const std::string limit = std::to_string(static_cast<int>(kMaxRecordSeconds));
+  if (!std::isfinite(duration_seconds) || duration_seconds < 0 || duration_seconds > kMaxRecordSeconds)
+    throw std::invalid_argument("record: duration_in_seconds must be a number of seconds in [0, " + limit +
+                                "], not " + std::to_string(duration_seconds));
+  if (!std::isfinite(max_duration_seconds) || max_duration_seconds <= 0 || max_duration_seconds > kMaxRecordSeconds)
+    throw std::invalid_argument("record: max_duration_in_seconds must be a number of seconds in (0, " + limit +
+                                "], not " + std::to_string(max_duration_seconds));
   if (finishing_) {
-    report("record: the event at " + seconds_text(event_pts) + " came after the end of the stream: no clip");
+    lose("record: the event at " + seconds_text(event_pts) + " came after the end of the stream: no clip");
     return;
   }
   post(Trigger{event_pts, to_clock_time(duration_seconds), to_clock_time(max_duration_seconds), event});
@@ -435,11 +489,15 @@ void ClipRecorder::Engine::finish() {
   post(Stop{});
   worker_.join();
   encoder_.reset();
-  if (!written) {
+  if (!written && clips_.empty()) {
+    report("record: the encoder did not finish within " + std::to_string(kFinishTimeout.count()) +
+           " s of the end of the stream");
+  } else if (!written) {
     std::string unfinished;
     for (const auto& clip : clips_) unfinished += " " + (clip->path.empty() ? "(not started)" : clip->path);
-    report("record: clips still being written " + std::to_string(kFinishTimeout.count()) +
-           " s after the end of the stream were abandoned:" + unfinished);
+    lost_ += clips_.size() - 1;  // lose() counts one
+    lose("record: clips still being written " + std::to_string(kFinishTimeout.count()) +
+         " s after the end of the stream were abandoned:" + unfinished);
   }
   clips_.clear();
   ring_.clear();
@@ -455,12 +513,13 @@ GstFlowReturn ClipRecorder::Engine::on_encoded_sample(GstAppSink* sink, gpointer
   auto* self = static_cast<Engine*>(engine);
   UniqueSample sample(gst_app_sink_pull_sample(sink));
   if (!sample) return GST_FLOW_FLUSHING;
-  const GstBuffer* buffer = gst_sample_get_buffer(sample.get());
+  GstBuffer* buffer = gst_sample_get_buffer(sample.get());
   const GstSegment* segment = gst_sample_get_segment(sample.get());
   EncodedFrame frame;
   frame.pts = gst_segment_to_running_time(segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
   frame.dts = gst_segment_to_running_time(segment, GST_FORMAT_TIME, GST_BUFFER_DTS(buffer));
   frame.key = !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  frame.bytes = gst_buffer_get_size(buffer);
   frame.wall_time_us = self->take_wall_time(frame.pts);
   frame.sample = std::move(sample);
   self->post(std::move(frame));
@@ -492,7 +551,7 @@ GstBusSyncReply ClipRecorder::Engine::on_encoder_message(GstBus*, GstMessage* me
 }
 
 GstBusSyncReply ClipRecorder::Engine::on_clip_message(GstBus* bus, GstMessage* message, gpointer engine) {
-  const auto id = static_cast<std::uint64_t>(GPOINTER_TO_SIZE(g_object_get_qdata(G_OBJECT(bus), clip_id_quark())));
+  const auto id = static_cast<ClipWindows::ClipId>(GPOINTER_TO_SIZE(g_object_get_qdata(G_OBJECT(bus), clip_id_quark())));
   auto* self = static_cast<Engine*>(engine);
   if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS) self->post(ClipEnded{id, {}});
   else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) self->post(ClipEnded{id, error_text(message)});
@@ -542,102 +601,122 @@ void ClipRecorder::Engine::run() {
   }
 }
 
-void ClipRecorder::Engine::handle(EncodedFrame& frame) {
-  for (auto it = clips_.begin(); it != clips_.end();) {
-    Clip& clip = **it;
-    if (clip.started()) {
-      feed_clip(clip, frame);
-    } else if (frame.key && !begin_clip(clip, frame)) {  // opened before any video was kept: starts here
-      it = clips_.erase(it);
-      continue;
-    }
-    ++it;
-  }
-  ring_.push_back(std::move(frame));
-  trim_ring();
+ClipRecorder::Engine::Clip* ClipRecorder::Engine::find(ClipWindows::ClipId id) {
+  const auto it = std::find_if(clips_.begin(), clips_.end(), [id](const auto& clip) { return clip->id == id; });
+  return it != clips_.end() ? it->get() : nullptr;
 }
 
-// Keeps the newest key frame at least max_pre_ older than the newest frame, and what follows it.
-void ClipRecorder::Engine::trim_ring() {
-  const GstClockTime newest = ring_.back().pts;
-  if (newest < max_pre_) return;
-  const GstClockTime cutoff = newest - max_pre_;
-  std::size_t keep_from = 0;
-  for (std::size_t index = 1; index < ring_.size(); ++index) {
-    if (ring_[index].pts > cutoff) break;
-    if (ring_[index].key) keep_from = index;
+void ClipRecorder::Engine::forget(ClipWindows::ClipId id) {
+  windows_.forget(id);
+  clips_.erase(std::remove_if(clips_.begin(), clips_.end(), [id](const auto& clip) { return clip->id == id; }),
+               clips_.end());
+}
+
+void ClipRecorder::Engine::handle(EncodedFrame& frame) {
+  const FrameStamp stamp{frame.pts, frame.key, frame.bytes};
+  for (const ClipWindows::ClipId id : windows_.clips()) apply(id, frame, stamp);
+  const std::size_t forgotten = windows_.admit(stamp);
+  ring_.push_back(std::move(frame));
+  ring_.erase(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(forgotten));
+  if (windows_.shortened() > 0 && !ring_bound_reported_) {
+    ring_bound_reported_ = true;
+    report("record: the pre-roll ring reached its bound of " + std::to_string(settings_.max_ring_bytes) +
+           " bytes: clips may start later than their rules ask");
   }
-  ring_.erase(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(keep_from));
+}
+
+void ClipRecorder::Engine::apply(ClipWindows::ClipId id, const EncodedFrame& frame, const FrameStamp& stamp) {
+  Clip* clip = find(id);
+  if (clip == nullptr) return;
+  switch (windows_.step(id, stamp)) {
+    case ClipStep::kStart:
+      if (!begin_clip(*clip, frame)) forget(id);
+      break;
+    case ClipStep::kWrite: write_frame(*clip, frame); break;
+    case ClipStep::kEnd: end_clip(*clip, false); break;
+    case ClipStep::kWait:
+    case ClipStep::kNone: break;
+  }
 }
 
 void ClipRecorder::Engine::handle(Trigger& trigger) {
-  Clip* open = clips_.empty() || clips_.back()->ending ? nullptr : clips_.back().get();
-  if (open != nullptr && trigger.event_pts <= open->window_end) {
-    open->max_duration = std::max(open->max_duration, trigger.max_duration);
-    GstClockTime end = trigger.event_pts + trigger.duration;
-    if (open->started()) end = std::min(end, open->start_pts + open->max_duration);
-    open->window_end = std::max(open->window_end, end);
-    open->events.push_back({{"pts", trigger.event_pts}, {"event", std::move(trigger.event)}});
+  const ClipWindows::Triggered triggered = windows_.trigger(trigger.event_pts, trigger.duration, trigger.max_duration);
+  json event{{"pts", trigger.event_pts}, {"event", std::move(trigger.event)}};
+  if (!triggered.opened) {
+    if (Clip* open = find(triggered.clip)) open->events.push_back(std::move(event));
+    GST_DEBUG("the event at %s extends clip %s", seconds_text(trigger.event_pts).c_str(),
+              std::to_string(triggered.clip).c_str());
     return;
   }
-
   auto clip = std::make_unique<Clip>();
-  clip->wanted_start = trigger.event_pts > trigger.duration ? trigger.event_pts - trigger.duration : 0;
-  clip->window_end = trigger.event_pts + trigger.duration;
-  clip->max_duration = trigger.max_duration;
-  clip->events.push_back({{"pts", trigger.event_pts}, {"event", std::move(trigger.event)}});
-  Clip& opened = *clips_.emplace_back(std::move(clip));
-
-  // From the last key frame at or before the wanted start; the oldest kept when there is less
-  // history; with nothing kept yet, from the next key frame encoded.
-  std::optional<std::size_t> first;
-  for (std::size_t index = 0; index < ring_.size(); ++index) {
-    if (first && ring_[index].pts > opened.wanted_start) break;
-    if (ring_[index].key) first = index;
-  }
-  if (!first) return;
-  if (!begin_clip(opened, ring_[*first])) {
-    clips_.pop_back();
+  clip->id = triggered.clip;
+  clip->first_event_pts = trigger.event_pts;
+  clip->events.push_back(std::move(event));
+  clips_.push_back(std::move(clip));
+  if (!triggered.replay_from) {
+    GST_DEBUG("the event at %s opens a clip that starts with the next key frame", seconds_text(trigger.event_pts).c_str());
     return;
   }
-  for (std::size_t index = *first + 1; index < ring_.size() && !opened.ending; ++index) feed_clip(opened, ring_[index]);
+  for (std::size_t index = *triggered.replay_from; index < ring_.size(); ++index)
+    apply(triggered.clip, ring_[index], windows_.ring()[index]);
 }
 
-// False, reported, when its pipeline can't be made: the clip is then dropped.
+// Reserves the clip's file name: never one that exists, whoever made it. The name, or empty after
+// reporting why no file could be made.
+std::optional<std::string> ClipRecorder::Engine::create_clip_file(gint64 event_wall_time_us, std::uint64_t& sequence) {
+  constexpr int kAttempts = 1000;
+  const std::string prefix = settings_.directory + "/" + settings_.stream_id + "_" + file_time(event_wall_time_us) + "_";
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    sequence = ++last_sequence_;
+    const std::string path = prefix + std::to_string(sequence) + ".mp4";
+    try {
+      posix::open_private(path, O_WRONLY | O_CREAT | O_EXCL);
+      return path;
+    } catch (const std::system_error& error) {
+      if (error.code().value() == EEXIST) continue;
+      lose("record: no clip for the event: " + std::string(error.what()));
+      return std::nullopt;
+    }
+  }
+  lose("record: no clip for the event: " + std::to_string(kAttempts) + " names " + prefix + "<n>.mp4 are taken");
+  return std::nullopt;
+}
+
+// False, reported, when its file or pipeline can't be made: the clip is then dropped.
 bool ClipRecorder::Engine::begin_clip(Clip& clip, const EncodedFrame& first) {
-  const std::uint64_t id = clips_begun_ + 1;
-  std::string path = settings_.directory + "/" + settings_.stream_id + "_" + std::to_string(id) + "_" +
-                     file_time(first.wall_time_us) + ".mp4";
+  // The event's wall-clock time, from the first frame's and the PTS between them.
+  const gint64 event_wall_time_us =
+      first.wall_time_us + (static_cast<gint64>(clip.first_event_pts) - static_cast<gint64>(first.pts)) / 1000;
+  std::uint64_t sequence = 0;
+  std::optional<std::string> path = create_clip_file(event_wall_time_us, sequence);
+  if (!path) return false;
   ClipPipeline writer;
   try {
-    writer = make_clip_pipeline(path, gst_sample_get_caps(first.sample.get()));
+    writer = make_clip_pipeline(*path, gst_sample_get_caps(first.sample.get()), settings_.fragment_milliseconds);
   } catch (const std::exception& error) {
-    report(error.what());
+    std::remove(path->c_str());
+    lose(error.what());
     return false;
   }
-  clips_begun_ = id;
-  clip.id = id;
-  clip.path = std::move(path);
+  clip.sequence = sequence;
+  clip.path = std::move(*path);
+  clip.sidecar_path = clip.path.substr(0, clip.path.size() - 4) + ".json";
   clip.pipeline = std::move(writer.pipeline);
   clip.source = writer.source;
   clip.start_pts = first.pts;
   clip.start_wall_time_us = first.wall_time_us;
-  clip.window_end = std::min(clip.window_end, clip.start_pts + clip.max_duration);
 
   GstBus* bus = gst_element_get_bus(clip.pipeline.get());
-  g_object_set_qdata(G_OBJECT(bus), clip_id_quark(), GSIZE_TO_POINTER(static_cast<gsize>(id)));
+  g_object_set_qdata(G_OBJECT(bus), clip_id_quark(), GSIZE_TO_POINTER(static_cast<gsize>(clip.id)));
   gst_bus_set_sync_handler(bus, &Engine::on_clip_message, this, nullptr);
   gst_object_unref(bus);
   // A file that can't be opened posts an error, handled as the clip's end.
   gst_element_set_state(clip.pipeline.get(), GST_STATE_PLAYING);
+  GST_INFO("clip %" G_GUINT64_FORMAT " starts at %s for the event at %s: %s", clip.sequence,
+           seconds_text(clip.start_pts).c_str(), seconds_text(clip.first_event_pts).c_str(), clip.path.c_str());
+  write_sidecar(clip, false);
   write_frame(clip, first);
   return true;
-}
-
-void ClipRecorder::Engine::feed_clip(Clip& clip, const EncodedFrame& frame) {
-  if (clip.ending) return;
-  if (frame.pts > clip.window_end) end_clip(clip, false);
-  else write_frame(clip, frame);
 }
 
 void ClipRecorder::Engine::write_frame(Clip& clip, const EncodedFrame& frame) {
@@ -653,8 +732,9 @@ void ClipRecorder::Engine::write_frame(Clip& clip, const EncodedFrame& frame) {
 }
 
 void ClipRecorder::Engine::end_clip(Clip& clip, bool cut_short) {
-  clip.ending = true;
   clip.cut_short = cut_short;
+  GST_DEBUG("clip %" G_GUINT64_FORMAT " ends at %s%s", clip.sequence, seconds_text(clip.last_pts).c_str(),
+            cut_short ? " (cut short by the end of the stream)" : "");
   gst_app_src_end_of_stream(clip.source);
 }
 
@@ -662,40 +742,41 @@ void ClipRecorder::Engine::handle(EncoderEnded& ended) {
   if (!ended.error.empty()) report("record: the encoder stopped: " + ended.error);
   if (encoder_ended_) return;
   encoder_ended_ = true;
-  for (auto it = clips_.begin(); it != clips_.end();) {
-    Clip& clip = **it;
-    if (clip.started()) {
-      if (!clip.ending) end_clip(clip, true);
-      ++it;
-    } else {
-      report("record: no video was encoded after the event at " +
-             seconds_text(clip.events.front()["pts"].get<GstClockTime>()) + ": no clip written");
-      it = clips_.erase(it);
-    }
+  const ClipWindows::Ending ending = windows_.end_of_stream();
+  for (const ClipWindows::ClipId id : ending.cut_short) {
+    if (Clip* clip = find(id)) end_clip(*clip, true);
+  }
+  for (const ClipWindows::ClipId id : ending.never_started) {
+    if (Clip* clip = find(id))
+      lose("record: no video was encoded after the event at " + seconds_text(clip->first_event_pts) +
+           ": no clip written");
+    forget(id);
   }
 }
 
 void ClipRecorder::Engine::handle(ClipEnded& ended) {
-  const auto it = std::find_if(clips_.begin(), clips_.end(), [&](const auto& clip) { return clip->id == ended.id; });
-  if (it == clips_.end()) return;  // a second message about a clip already ended
-  Clip& clip = **it;
-  clip.pipeline.reset();
-  if (ended.error.empty()) complete_clip(clip);
-  else report("record: could not write " + clip.path + ": " + ended.error);
-  clips_.erase(it);
+  Clip* clip = find(ended.id);
+  if (clip == nullptr) return;  // a second message about a clip already ended
+  clip->pipeline.reset();
+  if (ended.error.empty()) complete_clip(*clip);
+  else lose("record: could not write " + clip->path + ": " + ended.error);
+  forget(ended.id);
 }
 
 void ClipRecorder::Engine::complete_clip(Clip& clip) {
   FinishedClip finished;
   finished.path = clip.path;
-  finished.sidecar_path = clip.path.substr(0, clip.path.size() - 4) + ".json";
-  finished.id = clip.id;
+  finished.sidecar_path = clip.sidecar_path;
+  finished.id = clip.sequence;
   finished.start_pts = clip.start_pts;
   finished.end_pts = clip.last_pts;
   finished.frames = clip.frames;
   finished.events = clip.events.size();
   finished.cut_short = clip.cut_short;
-  write_sidecar(clip, finished.sidecar_path);
+  write_sidecar(clip, true);
+  GST_INFO("clip %" G_GUINT64_FORMAT " complete: %s to %s, %" G_GUINT64_FORMAT " frames, %zu events%s: %s",
+           clip.sequence, seconds_text(clip.start_pts).c_str(), seconds_text(clip.last_pts).c_str(), clip.frames,
+           clip.events.size(), clip.cut_short ? ", cut short" : "", clip.path.c_str());
   {
     std::lock_guard lock(finished_mutex_);
     finished_clips_.push_back(finished);
@@ -703,36 +784,30 @@ void ClipRecorder::Engine::complete_clip(Clip& clip) {
   if (on_clip_) on_clip_(finished);
 }
 
-// Written beside the clip and renamed into place, so whoever watches the folder reads it whole.
-void ClipRecorder::Engine::write_sidecar(const Clip& clip, const std::string& sidecar_path) {
+// Replaced atomically, so whoever watches the folder reads it whole: first when the clip starts
+// (complete: false, so a clip a crash cut has its events too), then when its file is complete.
+void ClipRecorder::Engine::write_sidecar(const Clip& clip, bool complete) {
   const json sidecar{{"stream_id", settings_.stream_id},
-                     {"clip_id", clip.id},
+                     {"clip_id", clip.sequence},
                      {"file", clip.path.substr(clip.path.rfind('/') + 1)},
                      {"start_time", format_iso8601(clip.start_wall_time_us * 1000)},
                      {"start_pts", clip.start_pts},
-                     {"end_pts", clip.last_pts},
-                     {"frames", clip.frames},
+                     {"end_pts", complete ? json(clip.last_pts) : json()},
+                     {"frames", complete ? json(clip.frames) : json()},
                      {"cut_short", clip.cut_short},
+                     {"complete", complete},
                      {"events", clip.events}};
-  const std::string partial_path = sidecar_path + ".part";
-  {
-    std::ofstream out(partial_path);
-    out << sidecar.dump(2) << '\n';
-    if (!out) {
-      const int error = errno;
-      report("record: could not write " + sidecar_path + ": " + g_strerror(error));
-      return;
-    }
-  }
-  if (g_rename(partial_path.c_str(), sidecar_path.c_str()) != 0) {
-    const int error = errno;
-    report("record: could not write " + sidecar_path + ": " + g_strerror(error));
+  try {
+    posix::replace_file(clip.sidecar_path, sidecar.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  } catch (const std::system_error& error) {
+    report("record: the sidecar of " + clip.path + ": " + error.what());
   }
 }
 
 ClipRecorder::ClipRecorder(RecorderSettings settings, const GstCaps* raw_video_caps, ErrorSink on_error,
-                           ClipSink on_clip)
-    : engine_(std::make_unique<Engine>(std::move(settings), raw_video_caps, std::move(on_error), std::move(on_clip))) {}
+                           ClipSink on_clip, LostSink on_lost)
+    : engine_(std::make_unique<Engine>(std::move(settings), raw_video_caps, std::move(on_error), std::move(on_clip),
+                                       std::move(on_lost))) {}
 
 ClipRecorder::~ClipRecorder() = default;
 
@@ -751,5 +826,6 @@ std::vector<FinishedClip> ClipRecorder::finished_clips() const { return engine_-
 std::uint64_t ClipRecorder::frames_pushed() const { return engine_->frames_pushed(); }
 std::uint64_t ClipRecorder::frames_dropped() const { return engine_->frames_dropped(); }
 std::uint64_t ClipRecorder::frames_encoded() const { return engine_->frames_encoded(); }
+std::uint64_t ClipRecorder::clips_lost() const { return engine_->clips_lost(); }
 
 }  // namespace emi::record
