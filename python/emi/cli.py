@@ -3,6 +3,7 @@
     emi new TEMPLATE APP_DIR
     emi check APP_DIR [--signal SIGNAL.json] [--frames N]
     emi run APP_DIR --stream STREAM.json --input MOVIE|rtsp://…|/dev/videoN|test --output DIR
+    emi run APP_DIR --stream A.json --stream B.json | --streams DIR --output DIR   (OUTPUT/<stream_id>/)
 """
 
 import argparse
@@ -144,8 +145,11 @@ def main(argv=None):
     check.add_argument("--frames", type=int, default=20)
     run = commands.add_parser("run", help="run an app")
     run.add_argument("app_dir")
-    run.add_argument("--stream", required=True, help="stream config (JSON), e.g. APP/streams/x.json")
-    run.add_argument("--input", required=True, help="a movie file, rtsp://…, /dev/videoN or test")
+    run.add_argument("--stream", action="append", default=[],
+                     help="stream config (JSON), e.g. APP/streams/x.json; repeat for more streams")
+    run.add_argument("--streams", metavar="DIR", help="every stream config (*.json) in DIR")
+    run.add_argument("--input", help="a movie file, rtsp://…, /dev/videoN or test: replaces a single "
+                                     "stream's location (else each stream's config says)")
     run.add_argument("--output", required=True, help="folder for signals, clips, annotated video")
     run.add_argument("--no-video", action="store_true", help="no annotated MP4")
     args = parser.parse_args(argv)
@@ -158,7 +162,17 @@ def main(argv=None):
             return 0
         if args.command == "check":
             return 1 if check_app(args.app_dir, args.signal, args.frames) else 0
-        stream = args.stream
+        if len(args.stream) != 1 or args.streams or not args.input:
+            from .streams import run_streams, stream_paths_of, stream_specs
+
+            paths = stream_paths_of(args.stream, args.streams, args.app_dir)
+            if not paths:
+                raise AppConfigError("no stream: give --stream STREAM.json (repeatable) or --streams DIR")
+            summary = run_streams(load_app(args.app_dir), stream_specs(paths, args.output, args.input),
+                                  annotated=not args.no_video)
+            print(json.dumps(summary, indent=2))
+            return 130 if summary["interrupted"] else (1 if summary["failed"] else 0)
+        stream = args.stream[0]
         if not os.path.isfile(stream) and os.path.isfile(os.path.join(args.app_dir, stream)):
             stream = os.path.join(args.app_dir, stream)
         summary = run_app(load_app(args.app_dir), stream, args.input, args.output,

@@ -1,0 +1,529 @@
+"""Several streams of one app in one process: `emi run APP --stream a.json --stream b.json`.
+
+Each stream config (stream_id, stream_type, location, action_rules, roi) becomes a pipeline of its
+own (source, the app's elements, emaimeta with the stream's rules, outputs under
+OUTPUT/<stream_id>/), so that one stream's failure, end or state change never touches the others;
+the programs of all streams share the process (one interpreter, one copy of torch, and one copy of
+each model that goes through emi.shared_model).
+
+A stream's input is its config's `location`:
+    "test"                     a live test pattern (TEST_PATTERN_FRAMES frames)
+    "/dev/videoN"              a V4L2 camera (live)
+    "rtsp://…", "http(s)://…"  a network stream (live: reconnects with back-off when it drops)
+    "udp://…", "srt://…"       likewise
+    a path or "file://…"       a movie; a relative path is looked up from the current folder, then
+                               from the stream config's folder
+Sources are elements with their properties set: nothing the config says is parsed as a pipeline.
+
+A live stream whose source fails (the camera is gone, the RTSP server is down) gets a new source
+after a back-off (1 s, doubling up to 30 s), while the rest of its pipeline, its files and its
+counts go on; a movie that can't be read is an error for that stream alone. Ctrl-C ends every
+stream with valid files (a second Ctrl-C stops at once).
+"""
+
+import collections
+import dataclasses
+import glob
+import os
+import signal
+import sys
+import time
+import urllib.parse
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import GLib, Gst  # noqa: E402
+
+from . import runner  # noqa: E402
+from .app import AppConfigError, load_stream  # noqa: E402
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtspt", "http", "https", "udp", "srt", "rtmp")
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+# Frames whose latency is kept for the summary's percentiles (a ring: memory stays bounded).
+LATENCY_SAMPLES = 10000
+
+
+@dataclasses.dataclass
+class StreamSpec:
+    """One stream of a run: where its config is, what it says, where its input and outputs are."""
+    config_path: str
+    stream_id: str
+    location: str       # "test", "/dev/video0", a URI, or an absolute movie path
+    live: bool          # reconnects when its source fails
+    output_dir: str
+    roi: object = None  # the config's `roi`, as given
+
+
+def _is_uri(location):
+    return "://" in location
+
+
+def _resolve_location(location, config_path):
+    """The stream's input: URIs, devices and `test` as given; a movie path made absolute."""
+    if location == "test" or location.startswith("/dev/video") or _is_uri(location):
+        return location
+    if os.path.isabs(location) or os.path.exists(location):
+        return os.path.abspath(location)
+    beside_config = os.path.join(os.path.dirname(os.path.abspath(config_path)), location)
+    return beside_config if os.path.exists(beside_config) else os.path.abspath(location)
+
+
+def _is_live(location):
+    if location == "test":
+        return False  # it ends after its frames: nothing to reconnect to
+    if location.startswith("/dev/video"):
+        return True
+    return urllib.parse.urlsplit(location).scheme.lower() in LIVE_SCHEMES
+
+
+def stream_paths_of(stream_args, streams_dir, app_folder):
+    """The stream configs named by --stream (relative to the app folder when not found as given)
+    and --streams (every *.json in the folder, sorted)."""
+    paths = []
+    for path in stream_args or []:
+        if not os.path.isfile(path) and os.path.isfile(os.path.join(app_folder, path)):
+            path = os.path.join(app_folder, path)
+        paths.append(path)
+    if streams_dir:
+        folder = streams_dir
+        if not os.path.isdir(folder) and os.path.isdir(os.path.join(app_folder, folder)):
+            folder = os.path.join(app_folder, folder)
+        if not os.path.isdir(folder):
+            raise AppConfigError(f"{streams_dir}: no such folder of stream configs")
+        found = sorted(glob.glob(os.path.join(folder, "*.json")))
+        if not found:
+            raise AppConfigError(f"{folder}: no stream configs (*.json) in it")
+        paths += found
+    return paths
+
+
+def stream_specs(stream_paths, output_dir, input_override=None):
+    """A StreamSpec per stream config. `input_override` (--input) replaces the location of a single
+    stream. Raises AppConfigError naming the file and field of a config that can't run."""
+    if input_override and len(stream_paths) != 1:
+        raise AppConfigError(f"--input replaces one stream's location; {len(stream_paths)} streams given "
+                             "(each takes its input from its config's location)")
+    specs, seen = [], {}
+    for path in stream_paths:
+        stream = load_stream(path)
+        stream_id = stream.get("stream_id", os.path.splitext(os.path.basename(path))[0])
+        if not isinstance(stream_id, str) or not stream_id or stream_id in (".", "..") \
+                or "/" in stream_id or "\\" in stream_id or "\0" in stream_id:
+            raise AppConfigError(f"{path}: stream_id: {stream_id!r} can't name a folder (no slashes, "
+                                 "not empty, not . or ..)")
+        if stream_id in seen:
+            raise AppConfigError(f"{path}: stream_id: {stream_id!r} is also the stream_id of {seen[stream_id]}")
+        seen[stream_id] = path
+        location = input_override or stream.get("location", "")
+        if not isinstance(location, str) or not location:
+            raise AppConfigError(f"{path}: location: {location!r}: give a movie, rtsp://…, /dev/videoN or "
+                                 "test (or --input for a single stream)")
+        if not input_override:
+            location = _resolve_location(location, path)
+        elif location != "test" and not location.startswith("/dev/video") and not _is_uri(location):
+            location = os.path.abspath(location)
+        specs.append(StreamSpec(config_path=os.path.abspath(path), stream_id=stream_id, location=location,
+                                live=_is_live(location), output_dir=os.path.join(output_dir, stream_id),
+                                roi=stream.get("roi")))
+    return specs
+
+
+def _make(factory, name=None):
+    return runner._make(factory, name)
+
+
+def _caps_filter(caps_text):
+    capsfilter = _make("capsfilter")
+    capsfilter.set_property("caps", Gst.Caps.from_string(caps_text))
+    return capsfilter
+
+
+def _file_uri(path):
+    return urllib.parse.urljoin("file:", urllib.parse.quote(path))
+
+
+def source_bin(location, app, name="source"):
+    """The stream's input as a bin with one src pad giving the app's frames (format, size and, when
+    the app sets one, frame rate). Raises runner.RunError for a movie that isn't there."""
+    source = Gst.Bin.new(name)
+    convert = _make("videoconvert")
+    tail = [convert, _make("videoscale")]
+    if app.framerate:
+        tail += [_make("videorate"), _caps_filter(f"video/x-raw,framerate={app.framerate}")]
+    tail.append(_caps_filter(f"video/x-raw,format={app.format},width={app.width},height={app.height}"))
+    if location == "test":
+        test = _make("videotestsrc")
+        test.set_property("pattern", "ball")
+        test.set_property("is-live", True)  # frames at the frame rate, as a camera gives them
+        test.set_property("num-buffers", runner.TEST_PATTERN_FRAMES)
+        head = [test, _caps_filter(f"video/x-raw,framerate={app.framerate or '30/1'}")]
+    elif location.startswith("/dev/video"):
+        camera = _make("v4l2src")
+        camera.set_property("device", location)
+        head = [camera]
+    else:
+        if not _is_uri(location) and not os.path.isfile(location):
+            raise runner.RunError(f"{location}: no such movie")
+        decode = _make("uridecodebin")
+        decode.set_property("uri", location if _is_uri(location) else _file_uri(location))
+        decode.connect("pad-added", _link_video_pad, convert)
+        head = []
+        source.add(decode)
+    for element in head + tail:
+        source.add(element)
+    chain = head + tail
+    for upstream, downstream in zip(chain, chain[1:]):
+        if not upstream.link(downstream):
+            raise runner.RunError(f"input {location}: can't link {upstream.get_name()} to {downstream.get_name()}")
+    source.add_pad(Gst.GhostPad.new("src", tail[-1].get_static_pad("src")))
+    return source
+
+
+def _link_video_pad(decode, pad, convert):
+    caps = pad.get_current_caps() or pad.query_caps(None)
+    sink = convert.get_static_pad("sink")
+    if caps.get_size() and caps.get_structure(0).get_name().startswith("video/") and not sink.is_linked():
+        pad.link(sink)
+
+
+class Stream:
+    """One stream's pipeline and what happened to it."""
+
+    def __init__(self, app, spec, annotated, clock=time.monotonic):
+        self.app = app
+        self.spec = spec
+        self.annotated = annotated
+        self.clock = clock
+        self.state = "starting"   # running, reconnecting, finished, failed, interrupted
+        self.error = None
+        self.reconnects = 0
+        self.backoff = FIRST_BACKOFF_SECONDS
+        self.retry_at = None
+        self.frames = 0
+        self.started = clock()
+        self.ended = None
+        self.eos_sent = False
+        self.latencies = collections.deque(maxlen=LATENCY_SAMPLES)
+        self.entered = {}         # buffer PTS → when it left the source
+        self.pipeline = None
+        self.aimeta = None
+        self.source = None
+        self._downstream_pad = None  # where the source's frames go
+        self.ignored = []
+
+    # -- building -----------------------------------------------------------------------------
+    def build(self):
+        # The app's pipeline as `emi run` builds it, with its source replaced by this stream's.
+        self.pipeline, self.aimeta, self.ignored = runner.build_pipeline(
+            self.app, self.spec.config_path, "test", self.spec.output_dir, self.annotated)
+        placeholder = next(element for element in self.pipeline.iterate_elements()
+                           if element.get_static_pad("sink") is None and element.get_static_pad("src"))
+        self._downstream_pad = placeholder.get_static_pad("src").get_peer()
+        placeholder.unlink(self._downstream_pad.get_parent_element())
+        self.pipeline.remove(placeholder)
+        source = self._new_source()
+        self.pipeline.add(source)
+        source.get_static_pad("src").link(self._downstream_pad)
+        self.pipeline.set_name(self.spec.stream_id)
+        self.aimeta.set_property("stream-id", self.spec.stream_id)
+        self.aimeta.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._left_app)
+
+    def _new_source(self):
+        self.source = source_bin(self.spec.location, self.app, f"source{self.reconnects}")
+        self.source.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._left_source)
+        return self.source
+
+    def _left_source(self, pad, info):
+        buffer = info.get_buffer()
+        if len(self.entered) < 1000:  # frames a stage drops never come out: keep the map bounded
+            self.entered[buffer.pts] = time.monotonic()
+        return Gst.PadProbeReturn.OK
+
+    def _left_app(self, pad, info):
+        self.frames += 1
+        entered = self.entered.pop(info.get_buffer().pts, None)
+        if entered is not None:
+            self.latencies.append(time.monotonic() - entered)
+        return Gst.PadProbeReturn.OK
+
+    # -- running ------------------------------------------------------------------------------
+    def start(self):
+        """Builds and starts the pipeline; a stream that can't start fails (or, live, retries)."""
+        try:
+            self.build()
+        except runner.RunError as error:
+            self.fail(str(error))
+            return
+        if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            message = self.pipeline.get_bus().timed_pop_filtered(0, Gst.MessageType.ERROR)
+            self.source_failed(runner._error_text(message) if message else "the pipeline did not start",
+                               from_source=message is None or self.from_source(message))
+            return
+        self.state = "running"
+
+    def from_source(self, message):
+        element = message.src
+        while element is not None:
+            if element == self.source:
+                return True
+            element = element.get_parent()
+        return False
+
+    def source_failed(self, text, from_source=True):
+        if not (self.spec.live and from_source) or self.state == "interrupted":
+            self.fail(text)
+            return
+        # The rest of the pipeline stays as it is: its files, tracks and counts go on.
+        self._drop_source()
+        self.error = text
+        self.state = "reconnecting"
+        self.retry_at = self.clock() + self.backoff
+        self.backoff = min(self.backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def _drop_source(self):
+        source, self.source = self.source, None
+        if source is None:
+            return
+        source.set_state(Gst.State.NULL)
+        source.get_static_pad("src").unlink(self._downstream_pad)
+        self.pipeline.remove(source)
+        self.entered.clear()
+
+    def reconnect(self):
+        self.reconnects += 1
+        self.retry_at = None
+        source = self._new_source()
+        self.pipeline.add(source)
+        source.get_static_pad("src").link(self._downstream_pad)
+        self.state = "running"
+        # The pipeline may never have reached PLAYING (the source failed while starting).
+        if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            message = self.pipeline.get_bus().timed_pop_filtered(0, Gst.MessageType.ERROR)
+            self.source_failed(runner._error_text(message) if message else "the source did not start")
+
+    def fail(self, text):
+        self.error = text
+        self.state = "failed"
+        self.ended = self.clock()
+        if self.pipeline is not None:
+            self.pipeline.set_state(Gst.State.NULL)
+
+    def finish(self, state):
+        self.state = state
+        self.ended = self.clock()
+        self.pipeline.set_state(Gst.State.NULL)
+
+    def interrupt(self):
+        """Ends the stream with valid files: EOS from the source, or into the pipeline when its
+        source is gone."""
+        if self.state in ("finished", "failed", "interrupted") or self.eos_sent:
+            return
+        self.eos_sent = True
+        if self.state == "starting" or (self.state == "reconnecting" and self.frames == 0):
+            self.finish("interrupted")  # no frame went through: no file to finish
+            return
+        if self.state == "reconnecting":
+            self.retry_at = None
+            self._downstream_pad.send_event(Gst.Event.new_eos())
+        else:
+            self.pipeline.send_event(Gst.Event.new_eos())
+        self.state = "stopping"
+
+    @property
+    def done(self):
+        return self.state in ("finished", "failed", "interrupted")
+
+    def handle(self, message):
+        if message.type == Gst.MessageType.EOS:
+            self.finish("interrupted" if self.eos_sent else "finished")
+        elif message.type == Gst.MessageType.ERROR:
+            if self.state == "stopping" and not self.from_source(message):
+                self.fail(runner._error_text(message))
+            elif self.state in ("running", "stopping"):
+                if self.state == "stopping":
+                    self.finish("interrupted")  # the source died after EOS was asked for
+                else:
+                    self.source_failed(runner._error_text(message), self.from_source(message))
+
+    def summary(self):
+        ended = self.ended if self.ended is not None else self.clock()
+        elapsed = ended - self.started
+        output_dir = self.spec.output_dir
+        text = {"stream_id": self.spec.stream_id, "location": self.spec.location, "state": self.state,
+                "frames": self.frames, "seconds": round(elapsed, 2),
+                "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,
+                "reconnects": self.reconnects, "latency_ms": self.latency_percentiles()}
+        if self.aimeta is not None:
+            text.update({"signals": self.aimeta.get_property("signals"),
+                         "events": self.aimeta.get_property("events"),
+                         "firings": self.aimeta.get_property("firings"),
+                         "callback_errors": self.aimeta.get_property("callback-errors"),
+                         "clips": sorted(glob.glob(os.path.join(output_dir, runner.CLIPS_DIR, "*.mp4"))),
+                         "signals_file": os.path.join(output_dir, runner.SIGNALS_NAME),
+                         "annotated": os.path.join(output_dir, runner.ANNOTATED_NAME) if self.annotated else None})
+        if self.error is not None:
+            text["error"] = self.error
+        return text
+
+    def latency_percentiles(self):
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return {"p50": round(1000 * _percentile(ordered, 50), 1), "p95": round(1000 * _percentile(ordered, 95), 1)}
+
+    def progress_text(self):
+        elapsed = (self.ended if self.ended is not None else self.clock()) - self.started
+        fps = self.frames / elapsed if elapsed > 0 else 0.0
+        text = f"{self.spec.stream_id}: frames {self.frames}  {fps:.1f} fps"
+        if self.aimeta is not None:
+            text += f"  events {self.aimeta.get_property('events')}"
+        if self.state == "reconnecting":
+            text += f"  reconnecting in {max(0.0, self.retry_at - self.clock()):.0f} s ({self.error.splitlines()[0]})"
+        elif self.state != "running":
+            text += f"  {self.state}"
+        return text
+
+
+def _percentile(ordered, percent):
+    """Nearest-rank percentile of a sorted list."""
+    rank = max(1, -(-len(ordered) * percent // 100))
+    return ordered[int(rank) - 1]
+
+
+class _Display:
+    """A line per stream, rewritten in place on a terminal; the lines every few seconds in a log."""
+
+    def __init__(self, out):
+        self.out = out
+        self.interactive = out.isatty()
+        self.lines_shown = 0
+        self.last_shown = 0.0
+
+    def show(self, lines, final=False):
+        now = time.monotonic()
+        if self.interactive:
+            up = f"\033[{self.lines_shown}F" if self.lines_shown else ""
+            self.out.write(up + "".join("\033[K" + line + "\n" for line in lines))
+            self.lines_shown = len(lines)
+        elif final or now - self.last_shown >= 5:
+            self.out.write("".join(line + "\n" for line in lines))
+            self.last_shown = now
+        self.out.flush()
+
+    def say(self, text):
+        if self.interactive and self.lines_shown:
+            self.out.write(f"\033[{self.lines_shown}F\033[J")
+            self.lines_shown = 0
+        self.out.write(text + "\n")
+        self.out.flush()
+
+
+def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrupts=None):
+    """Runs every stream to its end (or Ctrl-C) in this process; returns the run's summary:
+    {"streams": [per-stream summary], "frames", "seconds", "fps", "failed", "interrupted"}.
+    A stream that fails is in the summary with its error; the others go on. `interrupts`: the
+    command line's started emi.interrupts.InterruptWatcher (which ends the process on a second
+    Ctrl-C); without one, SIGINT is handled here while the streams run."""
+    out = out if out is not None else sys.stderr
+    Gst.init(None)
+    display = _Display(out)
+    streams = [Stream(app, spec, annotated) for spec in specs]
+    signalled = 0
+
+    def on_interrupt(signum, frame):
+        nonlocal signalled
+        signalled += 1
+
+    def interrupt_count():
+        watched = interrupts is not None and interrupts.interrupted.is_set()
+        return max(signalled, 1 if watched else 0)
+
+    previous_handler = signal.signal(signal.SIGINT, on_interrupt) if interrupts is None else None
+    started = time.monotonic()
+    handled_interrupts = 0
+    try:
+        for stream in streams:
+            os.makedirs(stream.spec.output_dir, exist_ok=True)
+            stream.start()
+            for item in stream.ignored if stream.reconnects == 0 and stream is streams[0] else []:
+                display.say(f"emi: ignored {item}")
+            if stream.state in ("failed", "reconnecting"):
+                display.say(f"emi: {stream.spec.stream_id}: {stream.error}")
+        turn = 0
+        while not all(stream.done for stream in streams):
+            if interrupt_count() > handled_interrupts:
+                handled_interrupts = interrupt_count()
+                if handled_interrupts == 1:
+                    display.say("emi: stopping (Ctrl-C): finishing files… (Ctrl-C again stops at once)")
+                    for stream in streams:
+                        stream.interrupt()
+                else:
+                    for stream in streams:
+                        if not stream.done:
+                            stream.finish("interrupted")
+                    break
+            now = time.monotonic()
+            for stream in streams:
+                if stream.state == "reconnecting" and now >= stream.retry_at:
+                    display.say(f"emi: {stream.spec.stream_id}: reconnecting (attempt {stream.reconnects + 1})")
+                    stream.reconnect()
+            if not _drain(streams, display):
+                running = [stream for stream in streams if stream.pipeline is not None and not stream.done]
+                if running:
+                    waiting = running[turn % len(running)]
+                    turn += 1
+                    message = waiting.pipeline.get_bus().timed_pop_filtered(
+                        int(poll_seconds * Gst.SECOND), _WATCHED)
+                    if message is not None:
+                        _handle(waiting, message, display)
+                else:
+                    GLib.usleep(int(poll_seconds * 1e6))  # all waiting to reconnect
+            display.show([stream.progress_text() for stream in streams])
+    finally:
+        for stream in streams:
+            if stream.pipeline is not None and not stream.done:
+                stream.finish("interrupted")
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+    elapsed = time.monotonic() - started
+    summaries = [stream.summary() for stream in streams]
+    frames = sum(summary["frames"] for summary in summaries)
+    display.show([stream.progress_text() for stream in streams], final=True)
+    return {"streams": summaries, "frames": frames, "seconds": round(elapsed, 2),
+            "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
+            "failed": [summary["stream_id"] for summary in summaries if summary["state"] == "failed"],
+            "interrupted": handled_interrupts > 0}
+
+
+_WATCHED = Gst.MessageType.EOS | Gst.MessageType.ERROR | Gst.MessageType.WARNING
+
+
+def _drain(streams, display):
+    handled = False
+    for stream in streams:
+        if stream.pipeline is None or stream.done:
+            continue
+        bus = stream.pipeline.get_bus()
+        while not stream.done:
+            message = bus.pop_filtered(_WATCHED)
+            if message is None:
+                break
+            _handle(stream, message, display)
+            handled = True
+    return handled
+
+
+def _handle(stream, message, display):
+    if message.type == Gst.MessageType.WARNING:
+        warning, _ = message.parse_warning()
+        display.say(f"emi: {stream.spec.stream_id}: warning from {message.src.get_name()}: {warning.message}")
+        return
+    before = stream.state
+    stream.handle(message)
+    if stream.state == "failed" and before != "failed":
+        display.say(f"emi: {stream.spec.stream_id}: failed: {stream.error.splitlines()[0]}")
+    elif stream.state == "reconnecting" and before != "reconnecting":
+        display.say(f"emi: {stream.spec.stream_id}: source lost ({stream.error.splitlines()[0]}): "
+                    f"reconnecting in {stream.retry_at - stream.clock():.0f} s")

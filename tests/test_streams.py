@@ -1,0 +1,251 @@
+"""Several streams of one app in one process (emi.streams): stream configs' locations, per-stream
+outputs and rules, a failing stream beside finishing ones, live sources reconnecting, Ctrl-C."""
+
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+from emi import app as emi_app  # noqa: E402
+from emi import cli, runner, streams  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_app_runner import decoded_frames, make_app  # noqa: E402
+
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+Gst.init(None)
+QUIET = open(os.devnull, "w")
+
+
+def record_rule(threshold):
+    return {"rule_name": "Record", "and": [{"key": "probability", "operator": ">=", "value": threshold}],
+            "or": [], "action": {"action_name": "record", "duration_in_seconds": 1, "max_duration_in_seconds": 60}}
+
+
+def write_stream(folder, stream_id, location, threshold=30, **extra):
+    path = os.path.join(folder, f"{stream_id}.json")
+    with open(path, "w") as stream_file:
+        json.dump({"stream_id": stream_id, "stream_type": "file", "location": location,
+                   "action_rules": [record_rule(threshold)], **extra}, stream_file)
+    return path
+
+
+def make_clip(path, frames, faststart=False):
+    """An H.264 MP4 of a moving ball; `faststart` puts its index first, so it plays over HTTP
+    without seeking."""
+    pipeline = Gst.Pipeline.new("clip")
+    chain = []
+    for factory, properties in [
+            ("videotestsrc", {"num-buffers": frames, "pattern": "ball"}),
+            ("capsfilter", {"caps": Gst.Caps.from_string("video/x-raw,width=96,height=72,framerate=30/1")}),
+            ("videoconvert", {}),
+            ("capsfilter", {"caps": Gst.Caps.from_string("video/x-raw,format=I420")}),
+            ("x264enc", {"speed-preset": "ultrafast", "key-int-max": 30}),
+            ("h264parse", {}), ("mp4mux", {"faststart": faststart}), ("filesink", {"location": path})]:
+        element = Gst.ElementFactory.make(factory)
+        for key, value in properties.items():
+            element.set_property(key, value)
+        pipeline.add(element)
+        chain.append(element)
+    for upstream, downstream in zip(chain, chain[1:]):
+        assert upstream.link(downstream)
+    pipeline.set_state(Gst.State.PLAYING)
+    message = pipeline.get_bus().timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    assert message is not None and message.type == Gst.MessageType.EOS
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("media")
+    return {frames: make_clip(str(folder / f"clip{frames}.mp4"), frames) for frames in (40, 60)}
+
+
+def signal_lines(path):
+    with open(path) as signals:
+        return [json.loads(line) for line in signals]
+
+
+def test_two_streams_from_their_configs_each_with_its_outputs_and_rules(tmp_path, clips):
+    folder = make_app(str(tmp_path / "app"))
+    app = emi_app.load_app(folder)
+    paths = [write_stream(str(tmp_path), "north", clips[40], threshold=30),
+             write_stream(str(tmp_path), "south", os.path.basename(clips[60]), threshold=50)]
+    os.rename(clips[60], tmp_path / os.path.basename(clips[60]))  # found beside its stream config
+    try:
+        specs = streams.stream_specs(paths, str(tmp_path / "out"))
+        summary = streams.run_streams(app, specs, out=QUIET)
+    finally:
+        os.rename(tmp_path / os.path.basename(clips[60]), clips[60])
+    by_id = {stream["stream_id"]: stream for stream in summary["streams"]}
+    assert [by_id[name]["state"] for name in ("north", "south")] == ["finished", "finished"]
+    assert (by_id["north"]["frames"], by_id["south"]["frames"]) == (40, 60)
+    assert summary["frames"] == 100 and summary["failed"] == [] and not summary["interrupted"]
+    # Each stream's own rule: probability (= frame_num) >= 30 in the north, >= 50 in the south.
+    assert (by_id["north"]["firings"], by_id["south"]["firings"]) == (10, 10)
+    for name, frames in (("north", 40), ("south", 60)):
+        output = tmp_path / "out" / name
+        lines = signal_lines(output / runner.SIGNALS_NAME)
+        assert sum("frame" in line for line in lines) == frames
+        assert [os.path.basename(clip).split("_")[0] for clip in by_id[name]["clips"]] == [name]
+        assert all(clip.startswith(str(output / runner.CLIPS_DIR)) for clip in by_id[name]["clips"])
+        assert decoded_frames(str(output / runner.ANNOTATED_NAME)) == frames
+        assert by_id[name]["latency_ms"]["p50"] <= by_id[name]["latency_ms"]["p95"]
+
+
+def test_one_failing_stream_does_not_stop_the_others(tmp_path, clips, monkeypatch, capsys):
+    """Three streams through `emi run --streams`: a movie, the live test pattern and a movie that
+    is not there. The missing one fails alone and says why; the run's exit status says one failed."""
+    monkeypatch.setattr(runner, "TEST_PATTERN_FRAMES", 20)
+    folder = make_app(str(tmp_path / "app"))
+    configs = tmp_path / "streams"
+    configs.mkdir()
+    write_stream(str(configs), "a_movie", clips[40])
+    write_stream(str(configs), "b_pattern", "test")
+    write_stream(str(configs), "c_missing", str(tmp_path / "gone.mp4"))
+    status = cli.main(["run", folder, "--streams", str(configs), "--output", str(tmp_path / "out"), "--no-video"])
+    captured = capsys.readouterr()
+    assert status == 1, captured.err
+    summary = json.loads(captured.out)
+    states = {stream["stream_id"]: (stream["state"], stream["frames"]) for stream in summary["streams"]}
+    assert states == {"a_movie": ("finished", 40), "b_pattern": ("finished", 20), "c_missing": ("failed", 0)}
+    missing = next(stream for stream in summary["streams"] if stream["stream_id"] == "c_missing")
+    assert missing["error"] == f"{tmp_path / 'gone.mp4'}: no such movie"
+    assert summary["failed"] == ["c_missing"]
+    assert f"emi: c_missing: {tmp_path / 'gone.mp4'}: no such movie" in captured.err
+    assert sum("frame" in line for line in signal_lines(tmp_path / "out" / "b_pattern" / runner.SIGNALS_NAME)) == 20
+
+
+def test_stream_configs_that_cannot_run_name_the_file_and_field(tmp_path):
+    first = write_stream(str(tmp_path), "same", "test")
+    second = str(tmp_path / "second.json")
+    with open(second, "w") as stream_file:
+        json.dump({"stream_id": "same", "location": "test"}, stream_file)
+    with pytest.raises(emi_app.AppConfigError) as error:
+        streams.stream_specs([first, second], str(tmp_path / "out"))
+    assert str(error.value) == f"{second}: stream_id: 'same' is also the stream_id of {first}"
+    escaping = write_stream(str(tmp_path), "escaping", "test")
+    with open(escaping, "w") as stream_file:
+        json.dump({"stream_id": "../elsewhere", "location": "test"}, stream_file)
+    with pytest.raises(emi_app.AppConfigError, match=r"stream_id: '\.\./elsewhere' can't name a folder"):
+        streams.stream_specs([escaping], str(tmp_path / "out"))
+    with pytest.raises(emi_app.AppConfigError, match="--input replaces one stream's location; 2 streams"):
+        streams.stream_specs([first, escaping], str(tmp_path / "out"), input_override="test")
+    unplaced = str(tmp_path / "unplaced.json")
+    with open(unplaced, "w") as stream_file:
+        json.dump({"stream_id": "cam", "location": ""}, stream_file)
+    with pytest.raises(emi_app.AppConfigError, match=f"{unplaced}: location: '': give a movie"):
+        streams.stream_specs([unplaced], str(tmp_path / "out"))
+
+
+def test_locations_become_sources_with_properties_not_pipeline_text(tmp_path):
+    """A location with quotes and '!' in it is a file name, not pipeline syntax."""
+    app = emi_app.load_app(make_app(str(tmp_path / "app")))
+    odd = tmp_path / 'clip " ! fakesink name=x.mp4'
+    odd.write_bytes(b"")
+    source = streams.source_bin(str(odd), app)
+    decode = next(element for element in source.iterate_elements()
+                  if element.get_factory().get_name() == "uridecodebin")
+    assert Gst.uri_get_location(decode.get_property("uri")) == str(odd)
+    assert not any(element.get_factory().get_name() == "fakesink" for element in source.iterate_elements())
+    specs = streams.stream_specs([write_stream(str(tmp_path), "cam", "rtsp://127.0.0.1:9/x")], str(tmp_path))
+    assert specs[0].live and specs[0].location == "rtsp://127.0.0.1:9/x"
+    assert not streams.stream_specs([write_stream(str(tmp_path), "cam", "test")], str(tmp_path))[0].live
+
+
+class _FlakyServer(http.server.ThreadingHTTPServer):
+    """Serves one movie over HTTP on loopback after answering the first `failures` requests with
+    503 Service Unavailable; remembers when each request came."""
+
+    def __init__(self, movie, failures):
+        self.movie = open(movie, "rb").read()
+        self.failures = failures
+        self.requests = []
+        super().__init__(("127.0.0.1", 0), _FlakyHandler)
+
+
+class _FlakyHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.server.requests.append(time.monotonic())
+        if len(self.server.requests) <= self.server.failures:
+            self.send_error(503)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(len(self.server.movie)))
+        self.end_headers()
+        self.wfile.write(self.server.movie)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_live_source_that_fails_reconnects_with_backoff(tmp_path, monkeypatch):
+    monkeypatch.setattr(streams, "FIRST_BACKOFF_SECONDS", 0.2)
+    movie = make_clip(str(tmp_path / "live.mp4"), 30, faststart=True)
+    server = _FlakyServer(movie, failures=2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = emi_app.load_app(make_app(str(tmp_path / "app")))
+        location = f"http://127.0.0.1:{server.server_address[1]}/live.mp4"
+        specs = streams.stream_specs([write_stream(str(tmp_path), "cam", location)], str(tmp_path / "out"))
+        summary = streams.run_streams(app, specs, annotated=False, out=QUIET)
+    finally:
+        server.shutdown()
+        server.server_close()
+    stream = summary["streams"][0]
+    assert (stream["state"], stream["reconnects"], stream["frames"]) == ("finished", 2, 30)
+    assert len(server.requests) == 3
+    first_wait = server.requests[1] - server.requests[0]
+    second_wait = server.requests[2] - server.requests[1]
+    assert second_wait > 1.5 * first_wait  # the back-off doubles
+
+
+def test_a_live_source_that_never_comes_back_ends_cleanly_on_ctrl_c(tmp_path):
+    """Nothing listens on the stream's port: the stream keeps reconnecting and Ctrl-C ends it and
+    the test-pattern stream beside it, whose files are whole."""
+    folder = make_app(str(tmp_path / "app"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    write_stream(str(tmp_path), "down", f"rtsp://127.0.0.1:{closed_port}/cam")
+    write_stream(str(tmp_path), "pattern", "test")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emi", "run", folder, "--stream", str(tmp_path / "down.json"),
+         "--stream", str(tmp_path / "pattern.json"), "--output", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    signals = out / "pattern" / runner.SIGNALS_NAME
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if signals.exists() and sum(line.startswith('{"frame"') for line in open(signals)) >= 10:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGINT)
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"still running 60 s after Ctrl-C: {process.communicate()[1]}") from None
+    assert process.returncode == 130, stderr
+    summary = json.loads(stdout)
+    by_id = {stream["stream_id"]: stream for stream in summary["streams"]}
+    assert by_id["pattern"]["state"] == "interrupted"
+    assert 10 <= by_id["pattern"]["frames"] < runner.TEST_PATTERN_FRAMES
+    assert decoded_frames(by_id["pattern"]["annotated"]) == by_id["pattern"]["frames"]
+    assert by_id["down"]["state"] == "interrupted" and by_id["down"]["frames"] == 0
+    assert "emi: down: source lost" in stderr
