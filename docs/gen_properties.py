@@ -57,6 +57,10 @@ NAMED_LIMITS = {
 }
 
 
+# A registry of our own for --plugin-dir, removed when the process ends.
+_registry_dir = tempfile.TemporaryDirectory(prefix="emi-docs-")
+
+
 def load_gst(plugin_dir):
     """Gst, initialised to see the plugin in plugin_dir before any other copy of it."""
     if plugin_dir is not None:
@@ -64,7 +68,7 @@ def load_gst(plugin_dir):
         os.environ["GST_PLUGIN_PATH"] = os.environ["GST_PLUGIN_PATH_1_0"]
         # Our plugin alone, in a registry of its own: an installed libgstemi can't answer instead.
         os.environ["GST_PLUGIN_SYSTEM_PATH_1_0"] = ""
-        os.environ["GST_REGISTRY_1_0"] = str(Path(tempfile.mkdtemp(prefix="emi-docs-")) / "registry.bin")
+        os.environ["GST_REGISTRY_1_0"] = str(Path(_registry_dir.name) / "registry.bin")
     import gi
     gi.require_version("Gst", "1.0")
     from gi.repository import Gst
@@ -86,7 +90,8 @@ def element_names(Gst, plugin):
 
 
 def escape(text):
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+    """Text for a Markdown table cell: no line breaks, no cell separators, no HTML tags."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("\n", " ").strip()
 
 
 def number(value, value_type):
