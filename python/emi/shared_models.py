@@ -1,0 +1,217 @@
+"""emi.shared_model(): one loaded model per key in the process, called in batches by every stream
+that uses it.
+
+Every empycustom element gets its own module object, so N streams of an app running one program
+would load its model N times and call it with one stream's frames at a time. Programs (and
+emdetect/emclassify's sessions) ask for the model here instead:
+
+    import emi
+
+    def start(options):
+        global model
+        model = emi.shared_model(("squeezenet1_1", weights_path, "cpu"), lambda: load(weights_path))
+
+    def process_ip(io_buffer, in_meta):
+        scores = model(batch)     # batch: a tensor (first dimension: items) or a list of items
+
+The loader runs once per key in the process (load_count(key) says how often it ran: 1). A call
+queues its items and waits; the first waiting caller gathers what is queued until
+`max_batch_size` items are there or `max_batch_delay_ms` has passed since the oldest request came,
+runs the model once on all of it, and hands each caller the outputs of its own items, in its
+order. With a delay of 0 (the default) nobody waits for company: requests that come while the
+model is busy are run together next, so one stream runs as fast as alone and several share calls.
+
+Outputs are split along the first dimension: a tensor, a list (torchvision detectors: a dict per
+image), a dict of tensors, or a tuple of those. Tensors of different shapes or devices are not
+batched together. When a batch of several requests fails, each is run again alone, so one bad
+input fails its own caller only.
+"""
+
+import collections
+import threading
+import time
+
+import torch
+
+_registry_lock = threading.Lock()
+_models = {}              # key → SharedModel
+_loaded = {}              # key → whatever the loader returned (shared_load)
+_load_counts = collections.Counter()
+_key_locks = collections.defaultdict(threading.Lock)
+
+
+def shared_load(key, loader):
+    """loader() once per key in the process; every later call with the key gets the same object.
+    Loads of different keys run at the same time; a loader that raises is tried again next call."""
+    with _registry_lock:
+        key_lock = _key_locks[key]
+    with key_lock:
+        if key not in _loaded:
+            _load_counts[key] += 1
+            _loaded[key] = loader()
+        return _loaded[key]
+
+
+def load_count(key):
+    """How many times the loader of `key` ran in this process."""
+    return _load_counts[key]
+
+
+def shared_model(key, loader, max_batch_size=8, max_batch_delay_ms=0.0):
+    """The process's SharedModel for `key`: the model loader() returns (a callable taking a batch),
+    loaded once, called in batches. The first caller's batch settings hold for the key."""
+    model = shared_load(key, loader)
+    with _registry_lock:
+        if key not in _models:
+            _models[key] = SharedModel(model, max_batch_size, max_batch_delay_ms)
+        return _models[key]
+
+
+def forget(key):
+    """Drops the model of `key` (the next shared_model(key, …) loads it again)."""
+    with _registry_lock:
+        _models.pop(key, None)
+        _loaded.pop(key, None)
+
+
+class _Request:
+    __slots__ = ("inputs", "size", "signature", "arrived", "done", "output", "error")
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self.size = len(inputs)
+        self.signature = ((tuple(inputs.shape[1:]), inputs.dtype, inputs.device)
+                          if isinstance(inputs, torch.Tensor) else list)
+        self.arrived = time.monotonic()
+        self.done = False
+        self.output = None
+        self.error = None
+
+
+class SharedModel:
+    """A model called in batches gathered from the threads that call it (see the module's doc).
+    Counters: calls (requests), batches (model calls), items, largest_batch (items)."""
+
+    def __init__(self, model, max_batch_size=8, max_batch_delay_ms=0.0):
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size: {max_batch_size!r} is not at least 1")
+        if max_batch_delay_ms < 0:
+            raise ValueError(f"max_batch_delay_ms: {max_batch_delay_ms!r} is negative")
+        self.model = model
+        self.max_batch_size = max_batch_size
+        self.max_batch_delay = max_batch_delay_ms / 1000.0
+        self.calls = 0
+        self.batches = 0
+        self.items = 0
+        self.largest_batch = 0
+        self._queue = collections.deque()
+        self._queued_items = 0
+        self._leading = False
+        self._changed = threading.Condition(threading.Lock())
+
+    def __call__(self, inputs):
+        """The model's outputs for `inputs` (a batch: a tensor whose first dimension counts the
+        items, or a list of items), as if it had been called on them alone."""
+        request = _Request(inputs)
+        if request.size == 0:
+            return self._call_model(inputs)
+        with self._changed:
+            self.calls += 1
+            self._queue.append(request)
+            self._queued_items += request.size
+            self._changed.notify_all()  # a gathering caller may have enough now
+            while not request.done:
+                if self._leading:
+                    self._changed.wait()
+                    continue
+                self._leading = True
+                batch = self._gather()
+                self._changed.release()
+                try:
+                    self._run(batch)
+                finally:
+                    self._changed.acquire()
+                    self._leading = False
+                    self._changed.notify_all()
+        if request.error is not None:
+            raise request.error
+        return request.output
+
+    def _gather(self):
+        """Called holding the lock: waits for a full batch or the oldest request's deadline, then
+        takes the requests of one batch from the queue, oldest first."""
+        deadline = self._queue[0].arrived + self.max_batch_delay
+        while self._queued_items < self.max_batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._changed.wait(remaining)
+        first = self._queue.popleft()
+        batch, size = [first], first.size
+        kept = collections.deque()
+        while self._queue and size < self.max_batch_size:
+            request = self._queue.popleft()
+            if request.signature != first.signature or size + request.size > self.max_batch_size:
+                kept.append(request)  # for a later batch, still in arrival order
+                continue
+            batch.append(request)
+            size += request.size
+        kept.extend(self._queue)
+        self._queue = kept
+        self._queued_items -= size
+        return batch
+
+    def _run(self, batch):
+        size = sum(request.size for request in batch)
+        self.batches += 1
+        self.items += size
+        self.largest_batch = max(self.largest_batch, size)
+        try:
+            if len(batch) == 1:
+                outputs = [self._call_model(batch[0].inputs)]
+            else:
+                joined = (torch.cat([request.inputs for request in batch])
+                          if isinstance(batch[0].inputs, torch.Tensor)
+                          else [item for request in batch for item in request.inputs])
+                outputs = _split(self._call_model(joined), [request.size for request in batch])
+        except Exception as error:  # noqa: BLE001 - handed to the callers
+            if len(batch) == 1:
+                batch[0].error = error
+            else:  # each alone: one bad input fails its own caller only
+                for request in batch:
+                    self._run([request])
+            for request in batch:
+                request.done = True
+            return
+        for request, output in zip(batch, outputs):
+            request.output = output
+            request.done = True
+
+    def _call_model(self, inputs):
+        with torch.no_grad():
+            return self.model(inputs)
+
+
+def _split(output, sizes):
+    """`output` of a batch cut into the outputs of consecutive parts of `sizes` items."""
+    total = sum(sizes)
+    if isinstance(output, torch.Tensor):
+        if output.dim() == 0 or output.shape[0] != total:
+            raise ValueError(f"the model's output (shape {tuple(output.shape)}) has no first dimension "
+                             f"of {total} items to hand back")
+        return list(output.split(sizes))
+    if isinstance(output, list):
+        if len(output) != total:
+            raise ValueError(f"the model returned {len(output)} outputs for {total} items")
+        parts, start = [], 0
+        for size in sizes:
+            parts.append(output[start:start + size])
+            start += size
+        return parts
+    if isinstance(output, dict):
+        split = {key: _split(value, sizes) for key, value in output.items()}
+        return [{key: parts[index] for key, parts in split.items()} for index in range(len(sizes))]
+    if isinstance(output, tuple):
+        split = [_split(value, sizes) for value in output]
+        return [tuple(parts[index] for parts in split) for index in range(len(sizes))]
+    raise ValueError(f"the model returned a {type(output).__name__}, which can't be split by item")
