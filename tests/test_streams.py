@@ -18,6 +18,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
+import emi  # noqa: E402
 from emi import app as emi_app  # noqa: E402
 from emi import cli, runner, streams  # noqa: E402
 
@@ -249,3 +250,29 @@ def test_a_live_source_that_never_comes_back_ends_cleanly_on_ctrl_c(tmp_path):
     assert decoded_frames(by_id["pattern"]["annotated"]) == by_id["pattern"]["frames"]
     assert by_id["down"]["state"] == "interrupted" and by_id["down"]["frames"] == 0
     assert "emi: down: source lost" in stderr
+
+
+def test_streams_share_one_model_loaded_once_and_get_their_own_results(tmp_path, clips):
+    """Three streams whose program asks emi.shared_model for its model: one load in the process,
+    and each frame of each stream gets the output of its own input back."""
+    from emi import shared_models
+
+    folder = make_app(str(tmp_path / "app"))
+    with open(os.path.join(os.environ["EMI_TEST_SCRIPTS"], "shared_scorer.py")) as source:
+        (tmp_path / "app" / "resource" / "program.py").write_text(source.read())
+    key = ("tests", "shared_scorer")
+    shared_models.forget(key)
+    loads_before = shared_models.load_count(key)
+    paths = [write_stream(str(tmp_path), f"cam{index}", clips[40]) for index in range(3)]
+    summary = streams.run_streams(emi_app.load_app(folder), streams.stream_specs(paths, str(tmp_path / "out")),
+                                  annotated=False, out=QUIET)
+    assert [stream["state"] for stream in summary["streams"]] == ["finished"] * 3
+    assert shared_models.load_count(key) == loads_before + 1
+    model = emi.shared_model(key, lambda: pytest.fail("loaded again"))
+    assert model.calls == 3 * 40
+    print(f"shared model: {model.calls} calls in {model.batches} batches, largest {model.largest_batch}")
+    for index in range(3):
+        frames = [line["frame"][0] for line in signal_lines(tmp_path / "out" / f"cam{index}" / runner.SIGNALS_NAME)
+                  if "frame" in line]
+        assert [frame["emcustom"][0]["probability"] for frame in frames] == [10.0 * frame["frame_num"] for frame in frames]
+        assert len(frames) == 40
