@@ -728,6 +728,30 @@ TEST_F(FirehoseUploaderTest, FindsTheOneRecordAWholeRequestIsRefusedFor) {
   EXPECT_LE(server.requests().size(), 16u);
 }
 
+TEST_F(FirehoseUploaderTest, TheOldestRecordRefusedForItsRequestIsFoundToo) {
+  FirehoseServer server(scratch.path() / "server", {"--reject-request-marker", "poison"});
+  auto uploader = make_uploader(flushed_settings_for(server.endpoint()));
+  for (int n = 0; n < 8; ++n) uploader->enqueue(n == 0 ? json{{"n", n}, {"poison", true}}.dump() : event(n));
+
+  ASSERT_TRUE(uploader->flush(kPatience));
+
+  std::map<int, int> expected = once_each(8);
+  expected.erase(0);
+  EXPECT_EQ(arrivals(server.records()), expected);
+  EXPECT_EQ(uploader->rejected(), 1u);
+}
+
+TEST_F(FirehoseUploaderTest, AStreamThatRefusesEveryRequestDeadLettersNothing) {
+  FirehoseServer server(scratch.path() / "server", {"--reject-request-marker", "\"n\":"});
+  auto uploader = make_uploader(flushed_settings_for(server.endpoint()));
+  for (int n = 0; n < 8; ++n) uploader->enqueue(event(n));
+  EXPECT_FALSE(uploader->flush(milliseconds(1'000)));
+  EXPECT_EQ(uploader->rejected(), 0u);
+  EXPECT_EQ(uploader->pending(), 8u);
+  EXPECT_FALSE(fs::exists(spool / "rejected.jsonl"));
+  EXPECT_THAT(reports.errors().back(), HasSubstr("check the delivery stream"));
+}
+
 TEST_F(FirehoseUploaderTest, FlushMakesOneAttemptAtOnceWhateverTheBackOff) {
   FirehoseServer server(scratch.path() / "server", {"--script", "500"});
   FirehoseSettings settings = settings_for(server.endpoint());

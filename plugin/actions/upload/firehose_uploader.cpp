@@ -115,6 +115,8 @@ class FirehoseUploader::Impl {
   void load(Batch& batch);
   std::vector<std::string> read_batch(const Batch& batch);
   void settle(const std::vector<RequestEntry>& entries, const PutAnswer& answer);
+  void refused_alone(const std::vector<RequestEntry>& entries, const std::string& problem);
+  void end_search();
   bool dead_letter(const std::string& record, const std::string& error);
   void retire_batch(std::size_t index);
   void reload_credentials(const std::string& problem);
@@ -158,7 +160,13 @@ class FirehoseUploader::Impl {
   std::deque<Batch> outbox_;      // batches to send, oldest first
   FirehoseClient client_;
   std::uint64_t flushes_served_ = 0;
-  std::size_t request_limit_;     // records per request; halved to find a record Firehose refuses
+  // The search for a record Firehose refuses a whole request for: requests are halved until it
+  // is alone. It is dead-lettered only once other records went through meanwhile (else the
+  // stream, not the record, may be what is refused): when it is the oldest record and nothing
+  // went yet, the next record is tried alone (the oldest is then the suspect).
+  std::size_t request_limit_;
+  bool delivered_while_searching_ = false;
+  std::optional<std::string> suspect_refusal_;  // why the oldest record was refused alone
   unsigned consecutive_failures_ = 0;
   Clock::time_point next_attempt_;
   Clock::time_point next_claim_;
@@ -454,6 +462,7 @@ void FirehoseUploader::Impl::send_next_request() {
   std::vector<RequestEntry> entries;
   RequestBody body(settings_.delivery_stream_name);
   bool request_full = false;
+  bool skip_suspect = suspect_refusal_.has_value();
   for (std::size_t index = 0; index < outbox_.size() && !request_full;) {
     Batch& batch = outbox_[index];
     if (!batch.contents) load(batch);
@@ -462,6 +471,7 @@ void FirehoseUploader::Impl::send_next_request() {
       continue;
     }
     for (std::size_t record = 0; record < batch.contents->size(); ++record) {
+      if (std::exchange(skip_suspect, false)) continue;
       const std::string& data = (*batch.contents)[record];
       if (entries.size() == request_limit_ || !body.fits(data.size(), settings_.max_request_bytes)) {
         request_full = true;
@@ -472,7 +482,15 @@ void FirehoseUploader::Impl::send_next_request() {
     }
     ++index;
   }
-  if (entries.empty()) return;
+  if (entries.empty()) {
+    if (suspect_refusal_) {
+      // No record after the suspect to tell the stream from the record: wait, as for the stream.
+      const std::string problem = *suspect_refusal_;
+      end_search();
+      after_failure(Failure::kRejected, problem);
+    }
+    return;
+  }
 
   const std::size_t body_records = body.records();
   const std::string text = std::move(body).finish();
@@ -486,7 +504,19 @@ void FirehoseUploader::Impl::send_next_request() {
     case PutAnswer::Kind::kStopped:
       return;
     case PutAnswer::Kind::kAnswered: {
+      const bool any_confirmed = std::find(answer.records.begin(), answer.records.end(), RecordOutcome::kConfirmed) !=
+                                 answer.records.end();
       settle(entries, answer);
+      delivered_while_searching_ = delivered_while_searching_ || any_confirmed;
+      if (suspect_refusal_ && any_confirmed) {
+        // The record after the suspect went: the suspect itself is what Firehose refuses.
+        PutAnswer verdict;
+        verdict.records = {RecordOutcome::kRejected};
+        verdict.record_errors = {*suspect_refusal_};
+        verdict.problem = *suspect_refusal_;
+        settle({{0, 0}}, verdict);
+        end_search();
+      }
       const bool all_settled = std::none_of(answer.records.begin(), answer.records.end(),
                                             [](RecordOutcome outcome) { return outcome == RecordOutcome::kRetry; });
       if (all_settled) {
@@ -498,20 +528,16 @@ void FirehoseUploader::Impl::send_next_request() {
       return;
     }
     case PutAnswer::Kind::kBadRecords:
-      if (entries.size() == 1) {
-        // The record itself is what Firehose refuses: it can never go.
-        PutAnswer verdict;
-        verdict.records = {RecordOutcome::kRejected};
-        verdict.record_errors = {answer.problem};
-        settle(entries, verdict);
-        request_limit_ = settings_.max_records_per_request;
-      } else {
+      if (entries.size() > 1) {
         // One of them is bad: halve the requests until it is alone.
+        if (request_limit_ == settings_.max_records_per_request) delivered_while_searching_ = false;
         request_limit_ = std::max<std::size_t>(1, entries.size() / 2);
         GST_INFO("%s: %s; looking for the record refused with requests of %zu records", description_.c_str(),
                  redact(answer.problem, credentials()).c_str(), request_limit_);
+        next_attempt_ = Clock::now();
+      } else {
+        refused_alone(entries, answer.problem);
       }
-      next_attempt_ = Clock::now();
       return;
     case PutAnswer::Kind::kBadCredentials:
       reload_credentials(answer.problem);
@@ -523,6 +549,34 @@ void FirehoseUploader::Impl::send_next_request() {
       after_failure(Failure::kRetry, answer.problem);
       return;
   }
+}
+
+// A request of one record was refused for its content.
+void FirehoseUploader::Impl::refused_alone(const std::vector<RequestEntry>& entries, const std::string& problem) {
+  const bool oldest = entries[0].batch == 0 && entries[0].record == 0;
+  if (delivered_while_searching_ || (!oldest && !suspect_refusal_)) {
+    PutAnswer verdict;
+    verdict.records = {RecordOutcome::kRejected};
+    verdict.record_errors = {problem};
+    verdict.problem = problem;
+    settle(entries, verdict);
+    end_search();
+    next_attempt_ = Clock::now();
+  } else if (oldest && !suspect_refusal_) {
+    suspect_refusal_ = problem;
+    next_attempt_ = Clock::now();
+  } else {
+    // Two records refused alone and none taken: the stream refuses everything (its type, its
+    // settings), not these records.
+    end_search();
+    after_failure(Failure::kRejected, problem + " (every record is refused: check the delivery stream)");
+  }
+}
+
+void FirehoseUploader::Impl::end_search() {
+  request_limit_ = settings_.max_records_per_request;
+  delivered_while_searching_ = false;
+  suspect_refusal_.reset();
 }
 
 // Reads the batch's records, and counts them anew.
