@@ -112,6 +112,58 @@ TEST(StreamConfig, LoadNamesTheFileAndTheParseError) {
   std::remove(path.c_str());
 }
 
+TEST(StreamConfig, RecordDurationsAreBoundedAndNoLongerThanTheirMaximum) {
+  json config = kImagenetStream;
+  config["action_rules"][0]["action"]["duration_in_seconds"] = 1e10;  // grew the ring until the process died
+  EXPECT_EQ(error_of(config), "streams/s.json: action_rules[0] (\"Recording\"): action.duration_in_seconds: "
+                              "10000000000.0 s is more than the 3600 s a clip may ask for");
+  config = kImagenetStream;
+  config["action_rules"][0]["action"]["max_duration_in_seconds"] = 3601;
+  EXPECT_EQ(error_of(config), "streams/s.json: action_rules[0] (\"Recording\"): action.max_duration_in_seconds: "
+                              "3601 s is more than the 3600 s a clip may ask for");
+  config = kImagenetStream;
+  config["action_rules"][0]["action"]["duration_in_seconds"] = 90;
+  EXPECT_EQ(error_of(config), "streams/s.json: action_rules[0] (\"Recording\"): action.duration_in_seconds: "
+                              "90.0 s is more than max_duration_in_seconds (60.0 s)");
+  config["action_rules"][0]["action"]["max_duration_in_seconds"] = 3600;
+  EXPECT_EQ(error_of(config), "");
+}
+
+TEST(StreamConfig, FiringsShowTheAccessKeyMaskedAndNoSecret) {
+  json config = kImagenetStream;
+  json& action = config["action_rules"][1]["action"];
+  action["accessKey"] = "AKIAIOSFODNN7EXAMPLE";
+  action["secretKey"] = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+  action["sessionToken"] = "FwoGZXIvYXdzEXAMPLETOKEN";
+  const Rule rule = parse_stream_config(config, "s.json").rules[1];
+  EXPECT_EQ(rule.upload.secret_key, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");  // still used to sign
+  EXPECT_EQ(rule.action_json["accessKey"], "****MPLE");
+  EXPECT_EQ(rule.action_json["secretKey"], "(hidden)");
+  EXPECT_EQ(rule.action_json["sessionToken"], "(hidden)");
+  EXPECT_EQ(rule.action_json["deliveryStreamName"], "trafficStream");
+  const std::string shown = rule.action_json.dump();
+  for (const char* secret : {"wJalrXUtnFEMI", "FwoGZXIvYXdz", "AKIAIOSFODNN7"})
+    EXPECT_EQ(shown.find(secret), std::string::npos) << shown;
+  EXPECT_EQ(masked_key("AKID"), "****");  // too short to show any of it
+}
+
+TEST(StreamConfig, AJsonErrorInsideASecretIsNotQuoted) {
+  const std::string path = testing::TempDir() + "/secret_stream.json";
+  // A raw line break inside the secret: a JSON syntax error right there.
+  std::ofstream(path) << "{\"action_rules\": [{\"rule_name\": \"u\", \"action\": {\"action_name\": \"upload\",\n"
+                         "  \"secretKey\": \"wJalrXUtnFEMI/K7MDENG\nbPxRfiCYEXAMPLEKEY\"}}]}";
+  try {
+    load_stream_config(path);
+    FAIL() << "no error";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_EQ(message.find("wJalr"), std::string::npos) << message;
+    EXPECT_EQ(message.find("K7MDENG"), std::string::npos) << message;
+    EXPECT_NE(message.find("line 3, column 0"), std::string::npos) << message;  // still says where
+  }
+  std::remove(path.c_str());
+}
+
 TEST(Rules, TheSeedsRecordRule) {
   const Rule rule = parse_stream_config(kImagenetStream, "s.json").rules[0];
   EXPECT_TRUE(fires(rule, {{"predicted_class", "black swan"}, {"probability", 97.1}}));

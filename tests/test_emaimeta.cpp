@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -95,12 +96,20 @@ TEST(EmAiMeta, AFrameWithoutDocumentSignalsItsFrameFields) {
   EXPECT_TRUE(lines[0]["frame"][0]["timestamp"].is_string());
 }
 
+constexpr char kAccessKey[] = "AKIAIOSFODNN7EXAMPLE";
+constexpr char kSecretKey[] = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+std::string file_text(const fs::path& path) {
+  std::ifstream file(path);
+  return std::string(std::istreambuf_iterator<char>(file), {});
+}
+
 // An upload rule whose Firehose is unreachable (the discard port): its firings are what is tested.
 json unreachable_upload_rule(json conditions) {
   return json::array({{{"rule_name", "Marching"},
                        {"and", std::move(conditions)},
-                       {"action", {{"action_name", "upload"}, {"deliveryStreamName", "s"}, {"accessKey", "AKID"},
-                                   {"secretKey", "secret"}, {"region", "us-east-1"},
+                       {"action", {{"action_name", "upload"}, {"deliveryStreamName", "s"},
+                                   {"accessKey", kAccessKey}, {"secretKey", kSecretKey}, {"region", "us-east-1"},
                                    {"endpoint", "http://127.0.0.1:9/"}}}}});
 }
 
@@ -138,6 +147,16 @@ TEST(EmAiMeta, CallbackEventsFireRulesAndFiringsAreLogged) {
   }
   EXPECT_EQ(event_lines, 4);
   EXPECT_EQ(firing_lines, 2);
+  // The access key masked, the secret key nowhere: not in the file, not on the bus.
+  EXPECT_EQ(fired[0]["action"]["accessKey"], "****MPLE");
+  EXPECT_EQ(fired[0]["action"]["secretKey"], "(hidden)");
+  const std::string written = file_text(dir / "out.jsonl");
+  EXPECT_EQ(written.find("wJalrXUtnFEMI"), std::string::npos);
+  EXPECT_EQ(written.find("AKIAIOSFODNN7"), std::string::npos);
+  EXPECT_NE(written.find("****MPLE"), std::string::npos);
+  // A user-data file: not readable by others.
+  EXPECT_EQ(fs::status(dir / "out.jsonl").permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
 }
 
 TEST(EmAiMeta, WithoutCallbackTheRecordsAreTheEvents) {
@@ -195,6 +214,7 @@ TEST(EmAiMeta, ASlowCallbackNeverStallsTheVideo) {
   gst_harness_push_event(harness.get(), gst_event_new_eos());
   EXPECT_EQ(watched.counter("events"), 20u);  // none lost
   EXPECT_EQ(watched.counter("dropped-signals"), 0u);
+  EXPECT_EQ(watched.counter("paced-frames"), 0u);  // pace=auto, a live source, no record rule: never
 }
 
 TEST(EmAiMeta, ACallbackThatRaisesIsReportedAndTheStreamGoesOn) {
@@ -329,6 +349,166 @@ TEST(EmAiMeta, RecordRulesWriteClipsAroundEvents) {
   EXPECT_GE(recorded[0]["end_pts"].get<guint64>(), 2 * GST_SECOND + GST_SECOND / 2 - GST_SECOND / 30);
   EXPECT_FALSE(recorded[0]["cut_short"].get<bool>());
   EXPECT_TRUE(watched.take(GST_MESSAGE_WARNING).empty());
+  // pace=auto, a file and a record rule: every frame waited for its signal to be handled.
+  guint64 paced = 0;
+  g_object_get(aimeta.get(), "paced-frames", &paced, nullptr);
+  EXPECT_EQ(paced, 90u);
+}
+
+// A raw-video pipeline with frame_result.py's results (probability = frame_num) into emaimeta.
+std::string pipeline_into(const std::string& source, const std::string& emaimeta) {
+  return source + " ! empycustom module=" + script("frame_result.py") + " ! emaimeta name=aimeta " + emaimeta +
+         " ! fakesink";
+}
+
+guint64 aimeta_counter(Watched& watched, const char* name) {
+  UniqueElement aimeta(gst_bin_get_by_name(GST_BIN(watched.element.get()), "aimeta"));
+  guint64 value = 0;
+  g_object_get(aimeta.get(), name, &value, nullptr);
+  return value;
+}
+
+TEST(EmAiMeta, ARestartAppendsToWhatTheElementWrote) {
+  const fs::path dir = scratch_dir("restart");
+  Watched watched(pipeline_into("videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=32,height=32",
+                                "location=" + (dir / "out.jsonl").string()));
+  run_to_eos(watched);
+  // What an app does when its camera reconnects: NULL, then PLAYING again.
+  ASSERT_EQ(gst_element_set_state(watched.element.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  run_to_eos(watched);
+  const std::vector<json> lines = json_lines(dir / "out.jsonl");
+  ASSERT_EQ(lines.size(), 6u);  // was 3: the restart truncated the first run's
+  EXPECT_EQ(lines[0]["frame"][0]["frame_num"], 0);
+  EXPECT_EQ(lines[3]["frame"][0]["frame_num"], 0);
+}
+
+TEST(EmAiMeta, AppendKeepsAnEarlierRunsLinesAndDropsATornLastLine) {
+  const fs::path dir = scratch_dir("append");
+  const fs::path output = dir / "out.jsonl";
+  // An earlier process killed mid-write: two lines, and part of a third.
+  std::ofstream(output) << "{\"earlier\": 1}\n{\"earlier\": 2}\n{\"frame\": [{\"frame_n";
+  Watched watched(pipeline_into("videotestsrc num-buffers=2 ! video/x-raw,format=RGBA,width=32,height=32",
+                                "append=true location=" + output.string()));
+  run_to_eos(watched);
+  const std::vector<json> lines = json_lines(output);  // each line parses: nothing merged
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[1]["earlier"], 2);
+  EXPECT_EQ(lines[2]["frame"][0]["frame_num"], 0);
+  const std::vector<MessagePtr> warnings = watched.take(GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(text_of(warnings[0].get()).message.find("last line was incomplete"), std::string::npos)
+      << text_of(warnings[0].get()).message;
+}
+
+// What a recorded clip decodes to: its frames, or -1 when it does not play.
+int decoded_frames(const std::string& path) {
+  Watched decode("filesrc location=\"" + path + "\" ! qtdemux ! h264parse ! openh264dec ! fakesink name=out");
+  int frames = 0;
+  UniqueElement sink(gst_bin_get_by_name(GST_BIN(decode.element.get()), "out"));
+  GstPad* pad = gst_element_get_static_pad(sink.get(), "sink");
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER,
+                    [](GstPad*, GstPadProbeInfo*, gpointer count) {
+                      ++*static_cast<int*>(count);
+                      return GST_PAD_PROBE_OK;
+                    },
+                    &frames, nullptr);
+  gst_object_unref(pad);
+  gst_element_set_state(decode.element.get(), GST_STATE_PLAYING);
+  MessagePtr end(gst_bus_timed_pop_filtered(decode.bus.get(), 30 * GST_SECOND,
+                                            static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  gst_element_set_state(decode.element.get(), GST_STATE_NULL);
+  if (!end || GST_MESSAGE_TYPE(end.get()) == GST_MESSAGE_ERROR) {
+    if (end) ADD_FAILURE() << path << ": " << text_of(end.get()).message << " " << text_of(end.get()).debug;
+    return -1;
+  }
+  return frames;
+}
+
+GstBuffer* frame_at(guint64 index, double probability, int width = 32, int height = 32) {
+  GstBuffer* buffer = patterned_frame("RGBA", width, height, static_cast<int>(index), index * GST_SECOND / 30);
+  json document = build_document(buffer, {index, width, height});
+  document["frame"][0]["emcustom"] = json::array({{{"predicted_class", "marching"}, {"probability", probability}}});
+  write_document(buffer, std::move(document));
+  return buffer;
+}
+
+TEST(EmAiMeta, AFlushResetsTheClipStateForABackwardSeek) {
+  const fs::path dir = scratch_dir("seek");
+  json rules = kRecordOver20;  // 1 s before and after
+  rules[0]["and"] = {{{"key", "probability"}, {"operator", "=="}, {"value", 30}}};
+  Watched watched("emaimeta pace=always record-dir=" + (dir / "clips").string() +
+                  " stream-config=" + write_stream_config(dir, rules).string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  for (guint64 index = 0; index < 45; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_at(index, index)));
+  // A seek back to the start: the same PTS again, with the clip of the first event still open.
+  gst_harness_push_event(harness.get(), gst_event_new_flush_start());
+  gst_harness_push_event(harness.get(), gst_event_new_flush_stop(TRUE));
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  gst_harness_push_event(harness.get(), gst_event_new_segment(&segment));
+  for (guint64 index = 0; index < 45; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_at(index, index)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+
+  const std::vector<json> clips = messages_named(watched, "emi-clip-recorded");
+  ASSERT_EQ(clips.size(), 2u);
+  for (const json& clip : clips) {
+    SCOPED_TRACE(clip.dump());
+    EXPECT_TRUE(clip["cut_short"].get<bool>());  // by the seek, then by the end of the stream
+    EXPECT_LE(clip["start_pts"].get<guint64>(), clip["end_pts"].get<guint64>());
+    EXPECT_LE(clip["end_pts"].get<guint64>(), 44 * GST_SECOND / 30);
+    EXPECT_EQ(decoded_frames(clip["path"]), clip["frames"].get<int>());
+  }
+  EXPECT_TRUE(watched.take(GST_MESSAGE_WARNING).empty());
+  EXPECT_EQ(watched.counter("lost-clips"), 0u);
+}
+
+TEST(EmAiMeta, CapsRenegotiatedWhileARecordRuleFiresIsSafe) {
+  const fs::path dir = scratch_dir("renegotiate");
+  json rules = kRecordOver20;
+  rules[0]["and"] = {{{"key", "probability"}, {"operator", ">="}, {"value", 0}}};  // every frame
+  // A live source: frames never wait, so the engine's worker fires while the caps change.
+  Watched watched("emaimeta pace=never record-dir=" + (dir / "clips").string() +
+                  " stream-config=" + write_stream_config(dir, rules).string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  guint64 index = 0;
+  for (int change = 0; change < 12; ++change) {
+    const int size = change % 2 == 0 ? 32 : 48;
+    gst_harness_set_src_caps_str(harness.get(), ("video/x-raw,format=RGBA,width=" + std::to_string(size) +
+                                                 ",height=" + std::to_string(size) + ",framerate=30/1").c_str());
+    for (int frame = 0; frame < 4; ++frame, ++index)
+      ASSERT_TRUE(push_and_pull(harness.get(), frame_at(index, 50, size, size)));
+  }
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  EXPECT_EQ(watched.counter("firings"), index);
+  const std::vector<json> clips = messages_named(watched, "emi-clip-recorded");
+  EXPECT_FALSE(clips.empty());
+  for (const json& clip : clips) EXPECT_TRUE(fs::exists(clip["path"].get<std::string>()));
+}
+
+// pace=always: a frame comes back only once the callback and the rules have handled its signal.
+TEST(EmAiMeta, PaceAlwaysHoldsEachFrameUntilItsSignalIsHandled) {
+  const fs::path dir = scratch_dir("pace");
+  Watched watched("emaimeta pace=always callback-module=" + script("paced_callback.py") +
+                  " callback-function=sees_pushes location=" + (dir / "out.jsonl").string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  python::ensure_started();
+  for (guint64 index = 0; index < 5; ++index) {
+    ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(index, 1)));
+    python::GilGuard gil;
+    for (auto module : pybind11::module_::import("sys").attr("modules").attr("values")()) {
+      if (pybind11::hasattr(module, "sees_pushes")) module.attr("returned") = index + 1;
+    }
+  }
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  EXPECT_EQ(watched.counter("paced-frames"), 5u);
+  // The callback of frame n ran before frame n came back: it saw n frames returned.
+  int checked = 0;
+  for (const json& line : json_lines(dir / "out.jsonl")) {
+    if (!line.contains("events")) continue;
+    EXPECT_EQ(line["events"][0]["returned"], line["events"][0]["frame_num"]) << line;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 5);
 }
 
 }  // namespace

@@ -37,7 +37,8 @@ class JsonLinesOutput {
       return;
     }
     try {
-      file_ = posix::open_private(location, O_WRONLY | O_CREAT | O_APPEND | (append ? 0 : O_TRUNC));
+      // Read too when appending: the last line is checked.
+      file_ = posix::open_private(location, (append ? O_RDWR : O_WRONLY | O_TRUNC) | O_CREAT | O_APPEND);
     } catch (const std::system_error& error) {
       throw std::runtime_error(location + ": can't open for writing: " + error.code().message());
     }
@@ -237,12 +238,9 @@ void ActionEngine::submit(std::string_view text, std::shared_ptr<const json> doc
   wake_.notify_one();
 }
 
-bool ActionEngine::wait_until_handled() {
+void ActionEngine::wait_until_handled() {
   std::unique_lock<std::mutex> lock(mutex_);
-  const auto idle = [this] { return pending_.empty() && !busy_; };
-  if (idle()) return false;
-  idle_.wait(lock, idle);
-  return true;
+  idle_.wait(lock, [this] { return pending_.empty() && !busy_; });
 }
 
 std::uint64_t ActionEngine::flushed() { return ++segment_; }

@@ -67,8 +67,11 @@ class ActionEngine {
   // From the streaming thread: writes the signal line (its JSON text as attached to the buffer)
   // and queues the document for the callback and the rules. Never waits for the callback.
   void submit(std::string_view text, std::shared_ptr<const nlohmann::json> document, GstClockTime pts);
-  // Waits until every submitted signal is handled; whether there was any to wait for.
-  bool wait_until_handled();
+  // Whether signals are handled off the streaming thread (a callback or rules): else
+  // wait_until_handled() has nothing to wait for.
+  bool handles_signals() const { return worker_.joinable(); }
+  // Waits until every submitted signal is handled.
+  void wait_until_handled();
   // A flush (a seek): signals submitted from now on are of a new segment (Firing::segment), which
   // this returns.
   std::uint64_t flushed();

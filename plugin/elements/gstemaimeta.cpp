@@ -23,7 +23,8 @@
  * queue for the callback (up to `max-pending-signals`) and frames the encoder can't take are
  * dropped. `auto` (the default) is `always` when a rule records and upstream is not live (the
  * latency query says so: a file, whose pre-roll must still be in the ring when its event is
- * known), and `never` otherwise. Frames that waited are counted in `paced-frames`.
+ * known), and `never` otherwise. Frames held back are counted in `paced-frames`: each signal's
+ * frame held until its signal was handled, and each frame that waited for the encoder.
  *
  * |[
  * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! \
@@ -457,7 +458,10 @@ static GstFlowReturn gst_em_ai_meta_transform_ip(GstBaseTransform* transform, Gs
   if (runtime.post_messages) post_json_message(self, kSignalMessageName, text);
   // A file runs faster than real time: were the callback to fall behind, the recorder's ring
   // would have moved past an event's pre-roll before the event was known. Paced, it waits.
-  if (paced && runtime.engine->wait_until_handled()) waited = true;
+  if (paced && runtime.engine->handles_signals()) {
+    runtime.engine->wait_until_handled();
+    waited = true;
+  }
   if (waited) ++self->paced_frames;
   GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT " at %" GST_TIME_FORMAT ": signal of %zu bytes%s", index,
                  GST_TIME_ARGS(GST_BUFFER_PTS(buffer)), text.size(), waited ? ", waited (pace)" : "");
@@ -561,7 +565,8 @@ static void gst_em_ai_meta_class_init(GstEmAiMetaClass* klass) {
           0, G_MAXUINT64, 0, counter_flags));
   g_object_class_install_property(gobject_class, PROP_PACED_FRAMES,
       g_param_spec_uint64("paced-frames", "Paced frames",
-          "Frames that waited for the signal callback or the clip encoder (pace)", 0, G_MAXUINT64, 0,
+          "Frames held back by pace: until their signal was handled, or until the clip encoder took "
+          "more", 0, G_MAXUINT64, 0,
           counter_flags));
 
   gst_element_class_set_static_metadata(element_class, "EM AI meta", "Filter/Video/Analyzer",

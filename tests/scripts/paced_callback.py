@@ -1,0 +1,7 @@
+# A signal callback that says how many frames the test had got back from emaimeta when it ran:
+# with pace=always, frame n's callback runs before frame n comes back, so it sees n.
+returned = 0
+
+
+def sees_pushes(signal):
+    return [{"frame_num": signal["frame"][0]["frame_num"], "returned": returned}], ""
