@@ -260,6 +260,15 @@ std::map<int, int> once_each(int count) {
   return counts;
 }
 
+// An event the local Firehose refuses (--reject-marker / --reject-request-marker poison).
+std::string poisoned_event(int n) { return json{{"n", n}, {"poison", true}}.dump(); }
+
+std::map<int, int> once_each_but(int count, std::initializer_list<int> refused) {
+  std::map<int, int> counts = once_each(count);
+  for (const int n : refused) counts.erase(n);
+  return counts;
+}
+
 std::vector<std::size_t> records_per_request(const std::vector<json>& requests) {
   std::vector<std::size_t> counts;
   for (const json& request : requests) counts.push_back(request.value("records", std::size_t{0}));
@@ -541,6 +550,31 @@ TEST_F(FirehoseUploaderTest, TakesCredentialsAndRegionFromTheSharedFilesProfile)
   EXPECT_EQ(arrivals(server.records()), once_each(1));
 }
 
+TEST_F(FirehoseUploaderTest, LooksForCredentialsInTheSdksOrder) {
+  const fs::path credentials = scratch.path() / "credentials";
+  const fs::path config = scratch.path() / "config";
+  std::ofstream(credentials) << "[default]\n  aws_access_key_id=AKIAFROMCREDENTIALS1 \naws_secret_access_key=a\n";
+  std::ofstream(config) << "; comment\n[default]\naws_access_key_id = AKIAFROMCONFIGFILE01\naws_secret_access_key = b\n"
+                        << "[profile other]\naws_access_key_id = AKIAOTHERPROFILE0001\naws_secret_access_key = c\n";
+  const ScopedEnvironment files({{"AWS_SHARED_CREDENTIALS_FILE", credentials.string()},
+                                 {"AWS_CONFIG_FILE", config.string()}});
+  const CredentialChain chain({});
+  EXPECT_EQ(chain.resolve().credentials.access_key_id, "AKIAFROMCREDENTIALS1") << "the credentials file first";
+  {
+    const ScopedEnvironment profile({{"AWS_PROFILE", std::string("other")}});
+    const ResolvedCredentials other = chain.resolve();
+    EXPECT_EQ(other.credentials.access_key_id, "AKIAOTHERPROFILE0001") << "then the config file";
+    EXPECT_THAT(other.origin, HasSubstr(config.string()));
+  }
+  {
+    const ScopedEnvironment keys({{"AWS_ACCESS_KEY_ID", "AKIAFROMENVIRONMENT1"}, {"AWS_SECRET_ACCESS_KEY", "d"}});
+    EXPECT_EQ(chain.resolve().credentials.access_key_id, "AKIAFROMENVIRONMENT1") << "the environment before files";
+    EXPECT_EQ(CredentialChain({"AKIAFROMTHERULE00001", "e", ""}).resolve().credentials.access_key_id,
+              "AKIAFROMTHERULE00001")
+        << "the rule's keys before all";
+  }
+}
+
 TEST_F(FirehoseUploaderTest, ReadsTheCredentialsAgainWhenTheTokenExpired) {
   const fs::path credentials = scratch.path() / "credentials";
   const auto write_credentials = [&](const std::string& token) {
@@ -689,14 +723,11 @@ TEST_F(FirehoseUploaderTest, RecordsRefusedForGoodGoToTheDeadLetterFileAndTheQue
   FirehoseServer server(scratch.path() / "server", {"--reject-marker", "poison"});
   auto uploader = make_uploader(flushed_settings_for(server.endpoint()));
   for (int n = 0; n < 10; ++n)
-    uploader->enqueue(n == 3 || n == 7 ? json{{"n", n}, {"poison", true}}.dump() : event(n));
+    uploader->enqueue(n == 3 || n == 7 ? poisoned_event(n) : event(n));
 
   ASSERT_TRUE(uploader->flush(kPatience));
 
-  std::map<int, int> expected = once_each(10);
-  expected.erase(3);
-  expected.erase(7);
-  EXPECT_EQ(arrivals(server.records()), expected);
+  EXPECT_EQ(arrivals(server.records()), once_each_but(10, {3, 7}));
   EXPECT_EQ(uploader->rejected(), 2u);
   EXPECT_EQ(uploader->pending(), 0u);
   const std::vector<json> rejected = read_json_lines(spool / "rejected.jsonl");
@@ -713,13 +744,11 @@ TEST_F(FirehoseUploaderTest, RecordsRefusedForGoodGoToTheDeadLetterFileAndTheQue
 TEST_F(FirehoseUploaderTest, FindsTheOneRecordAWholeRequestIsRefusedFor) {
   FirehoseServer server(scratch.path() / "server", {"--reject-request-marker", "poison"});
   auto uploader = make_uploader(flushed_settings_for(server.endpoint()));
-  for (int n = 0; n < 40; ++n) uploader->enqueue(n == 29 ? json{{"n", n}, {"poison", true}}.dump() : event(n));
+  for (int n = 0; n < 40; ++n) uploader->enqueue(n == 29 ? poisoned_event(n) : event(n));
 
   ASSERT_TRUE(uploader->flush(kPatience));
 
-  std::map<int, int> expected = once_each(40);
-  expected.erase(29);
-  EXPECT_EQ(arrivals(server.records()), expected);
+  EXPECT_EQ(arrivals(server.records()), once_each_but(40, {29}));
   EXPECT_EQ(uploader->rejected(), 1u);
   const std::vector<json> rejected = read_json_lines(spool / "rejected.jsonl");
   ASSERT_EQ(rejected.size(), 1u);
@@ -731,13 +760,11 @@ TEST_F(FirehoseUploaderTest, FindsTheOneRecordAWholeRequestIsRefusedFor) {
 TEST_F(FirehoseUploaderTest, TheOldestRecordRefusedForItsRequestIsFoundToo) {
   FirehoseServer server(scratch.path() / "server", {"--reject-request-marker", "poison"});
   auto uploader = make_uploader(flushed_settings_for(server.endpoint()));
-  for (int n = 0; n < 8; ++n) uploader->enqueue(n == 0 ? json{{"n", n}, {"poison", true}}.dump() : event(n));
+  for (int n = 0; n < 8; ++n) uploader->enqueue(n == 0 ? poisoned_event(n) : event(n));
 
   ASSERT_TRUE(uploader->flush(kPatience));
 
-  std::map<int, int> expected = once_each(8);
-  expected.erase(0);
-  EXPECT_EQ(arrivals(server.records()), expected);
+  EXPECT_EQ(arrivals(server.records()), once_each_but(8, {0}));
   EXPECT_EQ(uploader->rejected(), 1u);
 }
 
