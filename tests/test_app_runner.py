@@ -1,5 +1,6 @@
 """The app folder, emi_stream_config.json validation, and `emi new | check | run`."""
 
+import io
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
+import emi  # noqa: E402
 from emi import app as emi_app  # noqa: E402
 from emi import cli, runner  # noqa: E402
 from local_firehose import LocalFirehose  # noqa: E402
@@ -244,3 +246,116 @@ def test_upload_rules_deliver_each_event_once_to_firehose(tmp_path, clip):
     assert all(text.endswith("\n") for text in data)  # one event per line in the delivered objects
     delivered = sorted(json.loads(text)["probability"] for text in data)
     assert delivered == [float(frame) for frame in range(50, 60)]  # each once, the 3 failed ones resent
+
+
+def test_check_reports_ignored_settings_as_run_does(tmp_path, clip, capsys):
+    pipeline = {"input": {"width": 96, "height": 72, "batched-push-timeout": 40000},
+                "tracker": {"ll-lib-file": "libnvds_nvmultiobjecttracker.so", "iou-threshold": 0.4},
+                "empycustom": {"custom-lib": "resource/program.py"},
+                "aimeta": {"signal-interval": 1, "silent": True}}
+    folder = make_app(str(tmp_path / "app"), pipeline)
+    cli.check_app(folder, frames=2)
+    checked = [line for line in capsys.readouterr().out.splitlines() if line.startswith("emi: ignored ")]
+    run_out = io.StringIO()
+    runner.run_app(emi_app.load_app(folder), os.path.join(folder, "streams", "stream.json"), clip,
+                   str(tmp_path / "out"), annotated=False, out=run_out)
+    ran = [line for line in run_out.getvalue().splitlines() if line.startswith("emi: ignored ")]
+    assert checked == ran
+    assert "emi: ignored pipeline_configuration.tracker.ll-lib-file (no such property of emtracker)" in ran
+    assert "emi: ignored pipeline_configuration.aimeta.silent (EDGEMATRIX aimeta only)" in ran
+
+
+def test_run_refuses_a_previous_run_unless_told_to_append_or_overwrite(tmp_path, clip, capsys):
+    folder = make_app(str(tmp_path / "app"))
+    out = tmp_path / "out"
+    arguments = ["run", folder, "--stream", "streams/stream.json", "--input", clip, "--output", str(out),
+                 "--no-video"]
+    assert cli.main(arguments) == 0
+    first = [json.loads(line) for line in open(out / runner.SIGNALS_NAME)]
+    (out / runner.SPOOL_DIR).mkdir(exist_ok=True)
+    (out / runner.SPOOL_DIR / "unsent").write_text("kept")
+    capsys.readouterr()
+    assert cli.main(arguments) == 1
+    assert (f"emi: {out} holds a previous run (signals.jsonl, clips/, run.json): --append adds this run "
+            "to it, --overwrite replaces it") in capsys.readouterr().err
+    assert [json.loads(line) for line in open(out / runner.SIGNALS_NAME)] == first  # untouched
+    assert cli.main(arguments + ["--overwrite"]) == 0
+    assert sum(line.startswith('{"frame"') for line in open(out / runner.SIGNALS_NAME)) == 60
+    assert len(os.listdir(out / runner.CLIPS_DIR)) == 2  # this run's clip and its sidecar
+    assert (out / runner.SPOOL_DIR / "unsent").read_text() == "kept"  # what is still to be sent stays
+    can_append = Gst.ElementFactory.make("emaimeta").find_property("append") is not None
+    assert cli.main(arguments + ["--append"]) == (0 if can_append else 1)
+    frames = sum(line.startswith('{"frame"') for line in open(out / runner.SIGNALS_NAME))
+    assert frames == (120 if can_append else 60)
+
+
+def write_blocking_app(folder):
+    """An app whose program never returns from its first frame (after touching a marker file)."""
+    make_app(folder)
+    with open(os.path.join(folder, "resource", "program.py"), "w") as program:
+        program.write("import os\nimport threading\n\n\n"
+                      "def process_ip(io_buffer, in_meta):\n"
+                      "    open(os.environ['EMI_TEST_BLOCKED'], 'w').close()\n"
+                      "    threading.Event().wait()\n")
+    return folder
+
+
+def test_a_second_ctrl_c_ends_a_blocked_run_at_once(tmp_path):
+    folder = write_blocking_app(str(tmp_path / "app"))
+    blocked = tmp_path / "blocked"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emi", "run", folder, "--stream", "streams/stream.json", "--input", "test",
+         "--output", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "EMI_TEST_BLOCKED": str(blocked)})
+    deadline = time.monotonic() + 60
+    while not blocked.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None and blocked.exists(), process.communicate()
+    process.send_signal(signal.SIGINT)
+    for line in process.stderr:  # the first Ctrl-C asks the pipeline to finish its files
+        if "stopping (Ctrl-C)" in line:
+            break
+    assert process.poll() is None  # the program still blocks: the files can't be finished
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "second Ctrl-C: stopped at once" in stderr
+    assert stdout == ""  # no summary: the process ended where it stood
+
+
+def write_helper_app(folder, who):
+    """An app folder whose program imports helper.py from its own folder."""
+    os.makedirs(os.path.join(folder, "resource"))
+    with open(os.path.join(folder, "resource", "helper.py"), "w") as helper:
+        helper.write(f"WHO = {who!r}\n")
+    with open(os.path.join(folder, "resource", "program.py"), "w") as program:
+        program.write("import helper\nfrom helper import WHO\n\n\n"
+                      "def process_ip(io_buffer, in_meta):\n"
+                      "    return [{'helper': helper.WHO, 'imported': WHO}]\n")
+    return os.path.join(folder, "resource", "program.py")
+
+
+def test_apps_with_helpers_of_the_same_name_each_import_their_own(tmp_path):
+    programs = {who: write_helper_app(str(tmp_path / who), who) for who in ("first", "second")}
+    pipelines, results = [], {}
+    for who, program in programs.items():  # both alive in one process at once
+        pipeline = Gst.parse_launch(
+            "videotestsrc num-buffers=3 ! video/x-raw,format=RGBA,width=32,height=16 ! "
+            f'empycustom module="{program}" ! fakesink name=sink')
+        seen = results.setdefault(who, [])
+
+        def on_buffer(pad, info, seen=seen):
+            seen.append(emi.frame_document(info.get_buffer())["frame"][0]["emcustom"][0])
+            return Gst.PadProbeReturn.OK
+
+        pipeline.get_by_name("sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
+        pipeline.set_state(Gst.State.PAUSED)  # started: the program is loaded
+        pipelines.append(pipeline)
+    for pipeline in pipelines:
+        pipeline.set_state(Gst.State.PLAYING)
+    for pipeline in pipelines:
+        wait_for_end(pipeline, 60)
+    for who in programs:
+        assert results[who] == [{"helper": who, "imported": who}] * 3
+    assert "helper" not in sys.modules  # nothing leaks under the bare name
+    assert not [name for name in sys.modules if name.startswith("_emi_app_")]  # dropped at stop

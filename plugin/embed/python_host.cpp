@@ -15,11 +15,13 @@ namespace {
 
 // Python half of the host, run once into the private module `_emi_host`.
 constexpr const char kHelperSource[] = R"PY(
+import builtins
 import importlib.machinery
 import importlib.util
 import inspect
 import os
 import sys
+import threading
 import traceback
 
 import numpy
@@ -64,24 +66,119 @@ class FrameArray(numpy.ndarray):
         """Nothing to do: the frame stays mapped while any view of it is alive."""
 
 
+class _FolderScope:
+    """The modules a program's folder provides, private to that folder: a program's
+    `import model_weights` finds the model_weights.py beside it, and two apps that each ship one
+    import their own. They live in sys.modules under a package of the folder's own
+    (`_emi_app_<n>.model_weights`); the folder is not put on sys.path."""
+
+    _count = 0
+
+    def __init__(self, folder):
+        _FolderScope._count += 1
+        self.folder = folder
+        self.package = f"_emi_app_{_FolderScope._count}"
+        self.users = 0
+        self.provides = {}  # top-level name -> whether the folder has a module or package of it
+        package = importlib.util.module_from_spec(
+            importlib.machinery.ModuleSpec(self.package, None, is_package=True))
+        package.__path__ = [folder]
+        sys.modules[self.package] = package
+        self.builtins = dict(builtins.__dict__, __import__=self.import_)
+
+    def _own(self, top):
+        known = self.provides.get(top)
+        if known is None:
+            spec = importlib.machinery.PathFinder.find_spec(top, [self.folder])
+            shared = getattr(sys.modules.get(top), "__file__", None)
+            # A namespace folder (resource/, streams/) never hides a real module; a module the
+            # application imported from this very folder stays shared with it (a PyGObject app
+            # and its element exchanging state through a module).
+            known = spec is not None and spec.has_location and not (
+                shared and os.path.realpath(shared) == os.path.realpath(spec.origin))
+            self.provides[top] = known
+        return known
+
+    def import_(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if level != 0 or not self._own(name.partition(".")[0]):
+            return builtins.__import__(name, globals, locals, fromlist, level)
+        private = builtins.__import__(f"{self.package}.{name}", globals, locals, fromlist, 0)
+        return private if fromlist else sys.modules[f"{self.package}.{name.partition('.')[0]}"]
+
+    def drop(self):
+        prefix = self.package + "."
+        for name in [name for name in sys.modules if name == self.package or name.startswith(prefix)]:
+            del sys.modules[name]
+
+
+class _ScopedLoader(importlib.machinery.SourceFileLoader):
+    """Runs a folder's module with the folder's __import__, so its own imports stay private."""
+
+    def __init__(self, fullname, path, scope):
+        super().__init__(fullname, path)
+        self.scope = scope
+
+    def exec_module(self, module):
+        module.__builtins__ = self.scope.builtins
+        super().exec_module(module)
+
+
+class _ScopeFinder:
+    """Finds `_emi_app_<n>.<name>` in its folder, loaded with the folder's __import__."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        scope = _scopes_by_package.get(fullname.partition(".")[0])
+        if scope is None or "." not in fullname:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader:
+            spec.loader = _ScopedLoader(fullname, spec.origin, scope)
+        return spec
+
+
+_scopes = {}             # folder -> _FolderScope
+_scopes_by_package = {}  # its package name -> the same
+_module_scopes = {}      # a loaded program's module name -> its folder
+_scopes_lock = threading.Lock()
+sys.meta_path.insert(0, _ScopeFinder)
+
+
 def load_module(path, name):
-    folder = os.path.dirname(os.path.abspath(path))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    folder = os.path.dirname(os.path.realpath(path))
+    with _scopes_lock:
+        scope = _scopes.get(folder)
+        if scope is None:
+            scope = _scopes[folder] = _FolderScope(folder)
+            _scopes_by_package[scope.package] = scope
+        scope.users += 1
+        _module_scopes[name] = folder
     loader = importlib.machinery.SourceFileLoader(name, path)
     spec = importlib.util.spec_from_loader(name, loader)
     module = importlib.util.module_from_spec(spec)
+    module.__builtins__ = scope.builtins
     sys.modules[name] = module
     try:
         loader.exec_module(module)
     except BaseException:
-        del sys.modules[name]
+        unload_module(name)
         raise
     return module
 
 
 def unload_module(name):
+    """Forgets a program's module, and its folder's modules when no program of it is left (an
+    edited helper is read again on the next start)."""
     sys.modules.pop(name, None)
+    with _scopes_lock:
+        folder = _module_scopes.pop(name, None)
+        scope = _scopes.get(folder)
+        if scope is None:
+            return
+        scope.users -= 1
+        if scope.users == 0:
+            scope.drop()
+            del _scopes[folder], _scopes_by_package[scope.package]
 
 
 def positional_arity(function, most):

@@ -184,6 +184,11 @@ def _declared_format(pipeline, role):
     return settings.get("format")
 
 
+def ignored_lines(ignored):
+    """How `emi run` and `emi check` tell the settings that don't run here, one line each."""
+    return [f"emi: ignored {item}" for item in ignored]
+
+
 def load_stream(path):
     """A stream config (stream_id, stream_type, location, action_rules, roi) as a dict. Its rules
     are validated by emaimeta when the pipeline starts."""

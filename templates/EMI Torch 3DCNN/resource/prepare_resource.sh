@@ -9,8 +9,9 @@
 #                                            to end, its predictions mean nothing
 #
 # Re-running is harmless: installed weights are kept and a finished download is not repeated.
-# The emi plugin comes from GST_PLUGIN_PATH when it is set (a build's plugin/ folder), else from
-# GStreamer's installed plugins; Python is Debian's /usr/bin/python3 (EMI_PYTHON to change it).
+# The emi plugin and package are those of the emi that created the app (`emi new` records them in
+# ../.emi-origin; `emi prepare APP` runs this script with its own), else GST_PLUGIN_PATH's or the
+# installed ones; Python is the one recorded there, else /usr/bin/python3 (EMI_PYTHON to change it).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,9 +32,37 @@ case "${1:-}" in
   *) usage ;;
 esac
 
+# The emi that created this app (`emi new` wrote ../.emi-origin): its plugin and package first.
+origin="$here/../.emi-origin"
+origin_plugin=
+if [ -f "$origin" ]; then
+  while IFS='=' read -r key value; do
+    case $key in
+      plugin_dir) origin_plugin=$value ;;
+      python_path) [ -d "$value" ] && export PYTHONPATH="$value${PYTHONPATH:+:$PYTHONPATH}" ;;
+      python) [ -n "${EMI_PYTHON:-}" ] || python=$value ;;
+    esac
+  done < "$origin"
+fi
+if [ -n "$origin_plugin" ] && [ -d "$origin_plugin" ]; then
+  # GStreamer reads GST_PLUGIN_PATH_1_0 instead of GST_PLUGIN_PATH when it is set.
+  if [ -n "${GST_PLUGIN_PATH_1_0+set}" ]; then
+    export GST_PLUGIN_PATH_1_0="$origin_plugin${GST_PLUGIN_PATH_1_0:+:$GST_PLUGIN_PATH_1_0}"
+  else
+    export GST_PLUGIN_PATH="$origin_plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+  fi
+fi
+
 if ! gst-inspect-1.0 empycustom >/dev/null 2>&1; then
-  echo "prepare_resource.sh: GStreamer has no empycustom element: set GST_PLUGIN_PATH to the" \
-       "plugin/ folder of an emi build, or install emi (meson install)" >&2
+  if [ -n "$origin_plugin" ]; then
+    echo "prepare_resource.sh: GStreamer has no empycustom element: this app was made by the emi" \
+         "whose plugin was in $origin_plugin (see $origin), and it is not there any more." >&2
+  else
+    echo "prepare_resource.sh: GStreamer has no empycustom element, and this app does not say which" \
+         "emi made it (no $origin)." >&2
+  fi
+  echo "Run \`emi prepare APP_FOLDER [this script's arguments]\` (./emi prepare in a checkout), or set" \
+       "GST_PLUGIN_PATH to the plugin/ folder of an emi build, or install emi (meson install)." >&2
   exit 1
 fi
 
