@@ -1,7 +1,12 @@
 """emdetect and emclassify against plain torch on the same frames (a classifier, a detector,
 TorchScript and pickled model files, a video model), their intervals and object filters, DEFAULT
 weights from torch's cache, and the pieces of emi.inference. Models have random weights, saved to
-temporary files; the elements run in this process's interpreter, as in a PyGObject app."""
+temporary files; the elements run in this process's interpreter, as in a PyGObject app.
+
+ONNX detectors: YOLOX-Nano (../shared/models, or the project's resource/models copy) on real frames
+of ../shared/media (skipped when absent), its decoding against a NumPy reference, the YOLOv5/v8
+and torchvision layouts on synthetic tensors of their real shapes and through small exported ONNX
+models, and bad model files; untrusted pickles refused."""
 
 import json
 import os
@@ -43,8 +48,9 @@ def run(elements, frames, pixel_format="RGBA", rois=None):
     """Pushes `frames` (H, W, C uint8 arrays) through `elements`, each frame with its boxes of
     `rois` ((label, left, top, width, height), as another element's ROI metas); the frame records
     that came out."""
+    height, width = frames[0].shape[:2]
     pipeline = Gst.parse_launch(
-        f"appsrc name=src format=time caps=video/x-raw,format={pixel_format},width={WIDTH},height={HEIGHT},"
+        f"appsrc name=src format=time caps=video/x-raw,format={pixel_format},width={width},height={height},"
         f"framerate=30/1 ! {elements} ! fakesink name=sink")
     records = []
 
@@ -204,9 +210,10 @@ def test_model_files_match_torch_with_the_model_proc_pre_processing(folder):
     labels = ["a", "b", "c"]
     labels_path = fixtures.write_labels(folder / "abc.txt", labels)
     frames = random_frames(2, seed=8)
-    for path in (scripted, pickled):
+    # A whole pickled model runs code from the file as it loads: only when trusted.
+    for path, trust in ((scripted, ""), (pickled, "trust-model-file=true")):
         records = run(f"emclassify inference-region=full-frame model={path} model-proc={proc_path} "
-                      f"labels-file={labels_path}", frames)
+                      f"labels-file={labels_path} {trust}", frames)
         for frame, record in zip(frames, records):
             image = functional.resize(chw(frame), [64, 64]).flip(0)  # the model takes BGR
             image = functional.normalize(functional.convert_image_dtype(image, torch.float),
@@ -283,3 +290,358 @@ def test_labels_and_model_proc_files_are_checked(tmp_path):
             read_model_proc(str(path))
         assert raised.value.reason == ModelSetupError.INVALID
         assert str(path) in str(raised.value)
+
+
+# --- ONNX detectors ---
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+YOLOX = os.path.join(ROOT, "resource", "models", "yolox_nano.onnx")
+COCO_LABELS = os.path.join(ROOT, "resource", "models", "coco_80cl.txt")
+# The shared folder beside the checkout (EMI_SHARED names another).
+MEDIA = os.path.join(os.environ.get("EMI_SHARED", os.path.join(os.path.dirname(ROOT), "shared")), "media")
+YOLOX_SIZE = 416
+NMS_THRESHOLD = 0.45
+
+
+def media_frames(name, numbers):
+    """Frames `numbers` of ../shared/media/`name` (BGR); skips the test when the clip is absent."""
+    path = os.path.join(MEDIA, name)
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is absent (the shared media folder holds the real clips of people)")
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    frames = []
+    for number in numbers:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, number)
+        ok, frame = capture.read()
+        assert ok, f"{path}: no frame {number}"
+        frames.append(frame)
+    return frames
+
+
+def corners_of(item):
+    rect = item["rect_params"]
+    return [rect["left"], rect["top"], rect["left"] + rect["width"], rect["top"] + rect["height"]]
+
+
+def iou(a, b):
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    overlap = width * height
+    return overlap / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap)
+
+
+# People marked by hand on these frames (frame pixels, x1, y1, x2, y2): each must be found.
+MARKED_PEOPLE = {
+    ("street_1080p.mp4", 225): [(276, 394, 380, 606),  # the man reading, left
+                                (1208, 390, 1312, 586),  # the woman pushing a bicycle
+                                (1632, 792, 1752, 1080)],  # the man at the bottom right
+    ("entrance_360p.mp4", 330): [(480, 232, 532, 358),  # the woman in a fur hood, bottom right
+                                 (84, 264, 144, 358),  # the man at the bottom
+                                 (558, 48, 582, 124)],  # the man outside, right of the doors
+}
+# People a frame shows, counted by eye on frames 0, 75, 150, 225 (street) and 0, 110, 220, 330
+# (entrance), and the least YOLOX-Nano must find. The street is seen from above the first floor
+# at 1920×1080, which YOLOX-Nano sees shrunk 4.6× to 416: the 3-5 people at the far end are 10-20
+# pixels tall there and it misses them, and it misses some of the ones cut by the frame's edge; it
+# finds 8-18. At the entrance (640×360, shrunk 1.5×) the people behind the revolving door's glass
+# and those overlapping in the crowd are missed; it finds 15-17 of 19-23. Lower bounds: about half
+# of those in view; upper bounds: those in view (a person found twice would pass it).
+PEOPLE_IN_VIEW = {"street_1080p.mp4": (6, 20, [0, 75, 150, 225]),
+                  "entrance_360p.mp4": (10, 23, [0, 110, 220, 330])}
+
+
+@pytest.mark.parametrize("clip", sorted(PEOPLE_IN_VIEW))
+def test_yolox_finds_the_people_of_real_frames(clip):
+    least, most, numbers = PEOPLE_IN_VIEW[clip]
+    frames = media_frames(clip, numbers)
+    records = run(f"emdetect model={YOLOX} labels-file={COCO_LABELS} object-class=person threshold=0.3",
+                  frames, "BGR")
+    height, width = frames[0].shape[:2]
+    for number, record in zip(numbers, records):
+        people = record.get("object", [])
+        assert least <= len(people) <= most, f"{clip} frame {number}: {len(people)} people"
+        assert {item["obj_label"] for item in people} == {"person"}
+        for item in people:
+            left, top, right, bottom = corners_of(item)
+            assert 0 <= left < right <= width and 0 <= top < bottom <= height
+        for marked in MARKED_PEOPLE.get((clip, number), []):
+            assert max(iou(marked, corners_of(item)) for item in people) > 0.6, f"{clip} {number}: {marked}"
+        # People stand: the boxes are mostly taller than wide.
+        ratios = sorted(item["rect_params"]["height"] / item["rect_params"]["width"] for item in people)
+        assert ratios[len(ratios) // 2] > 1.5
+
+
+def reference_yolox(output, size, threshold, class_ids):
+    """YOLOX's decoding and per-class NMS written out plainly, anchor by anchor."""
+    rows = []
+    index = 0
+    for stride in (8, 16, 32):
+        for y in range(size // stride):
+            for x in range(size // stride):
+                cx, cy, w, h, objectness = output[index, :5]
+                scores = output[index, 5:]
+                best = int(numpy.argmax(scores))
+                score = objectness * scores[best]
+                if score >= threshold and best in class_ids:
+                    cx, cy = (cx + x) * stride, (cy + y) * stride
+                    w, h = numpy.exp(w) * stride, numpy.exp(h) * stride
+                    rows.append((float(score), best, [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]))
+                index += 1
+    rows.sort(key=lambda row: -row[0])
+    kept = []
+    for score, class_id, box in rows:
+        if all(other_class != class_id or iou(box, other) <= NMS_THRESHOLD for _, other_class, other in kept):
+            kept.append((score, class_id, box))
+    return kept
+
+
+def test_the_yolox_decoder_agrees_with_a_numpy_reference():
+    from emi.inference import decoders
+    from emi.inference.onnx_models import load_onnx
+
+    [frame] = media_frames("street_1080p.mp4", [150])
+    model = load_onnx(YOLOX, "opencv", "cpu")
+    blob, placement = decoders.make_input(frame, "BGR", decoders.DEFAULT_PREPROCESSING["yolox"], YOLOX_SIZE,
+                                          YOLOX_SIZE, numpy.float32)
+    [output] = model.run(blob)
+    assert output.shape == (1, decoders.grid_cells(YOLOX_SIZE, YOLOX_SIZE), 85)
+    for threshold, class_ids in ((0.3, {0}), (0.1, set(range(80)))):
+        boxes = decoders.decode("yolox", [output], YOLOX_SIZE, YOLOX_SIZE, threshold)
+        boxes = decoders.non_maximum_suppression(boxes.take(numpy.isin(boxes.class_ids, list(class_ids))),
+                                                 NMS_THRESHOLD)
+        expected = reference_yolox(output[0], YOLOX_SIZE, threshold, class_ids)
+        assert len(expected) >= 8
+        assert boxes.class_ids.tolist() == [class_id for _, class_id, _ in expected]
+        assert boxes.scores == pytest.approx([score for score, _, _ in expected], abs=1e-6)
+        assert boxes.corners == pytest.approx(numpy.array([box for _, _, box in expected]), abs=1e-3)
+    # The letterbox: the frame scaled by 416/1920 at the top left; boxes map back to frame pixels.
+    scale = YOLOX_SIZE / 1920
+    assert (placement.scale_x, placement.offset_x, placement.offset_y) == (pytest.approx(scale, abs=1e-3), 0, 0)
+    assert placement.to_frame(numpy.array([[0.0, 0.0, 416.0, 234.0]]))[0] == pytest.approx([0, 0, 1920, 1080],
+                                                                                           abs=3)
+
+
+def synthetic_outputs(converter, size, classes, boxes, seed):
+    """An output tensor of `converter`'s real shape for a size×size input: low random scores
+    everywhere and `boxes` ((cx, cy, w, h, class id, score) in input pixels) at random anchors."""
+    from emi.inference import decoders
+
+    generator = numpy.random.default_rng(seed)
+    cells = decoders.grid_cells(size, size)
+    if converter == "yolov5":
+        output = generator.uniform(0, 0.2, (1, 3 * cells, 5 + classes)).astype(numpy.float32)
+        output[0, :, :4] = generator.uniform(0, size, (3 * cells, 4))
+        rows = generator.choice(3 * cells, len(boxes), replace=False)
+        for row, (cx, cy, w, h, class_id, score) in zip(rows, boxes):
+            output[0, row, :5] = [cx, cy, w, h, 1.0]
+            output[0, row, 5:] = 0.0
+            output[0, row, 5 + class_id] = score
+        return output
+    output = generator.uniform(0, 0.2, (1, 4 + classes, cells)).astype(numpy.float32)
+    output[0, :4] = generator.uniform(0, size, (4, cells))
+    columns = generator.choice(cells, len(boxes), replace=False)
+    for column, (cx, cy, w, h, class_id, score) in zip(columns, boxes):
+        output[0, :4, column] = [cx, cy, w, h]
+        output[0, 4:, column] = 0.0
+        output[0, 4 + class_id, column] = score
+    return output
+
+
+@pytest.mark.parametrize("converter, shape", [("yolov5", (1, 25200, 85)), ("yolov8", (1, 84, 8400))])
+def test_yolov5_and_yolov8_layouts_are_decoded_and_guessed_from_their_real_shapes(converter, shape):
+    from emi.inference import decoders
+
+    # Two people overlapping (one suppressed), a car on the first person (another class: kept).
+    boxes = [(100, 200, 40, 120, 0, 0.9), (104, 204, 40, 120, 0, 0.8), (300, 300, 80, 60, 2, 0.7),
+             (100, 200, 40, 120, 2, 0.6), (500, 100, 30, 90, 0, 0.5)]
+    output = synthetic_outputs(converter, 640, 80, boxes, seed=12)
+    assert output.shape == shape
+    assert decoders.guess_converter([output], 640, 640) == converter
+    found = decoders.non_maximum_suppression(decoders.decode(converter, [output], 640, 640, 0.45), NMS_THRESHOLD)
+    kept = [boxes[0], boxes[2], boxes[3], boxes[4]]
+    assert found.class_ids.tolist() == [box[4] for box in kept]
+    assert found.scores == pytest.approx([box[5] for box in kept], abs=1e-6)
+    assert found.corners == pytest.approx(
+        numpy.array([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2] for cx, cy, w, h, _, _ in kept]), abs=1e-3)
+
+
+def test_an_output_no_layout_fits_is_a_clear_error():
+    from emi.inference import decoders
+
+    with pytest.raises(ModelSetupError, match=r"can't tell its output layout from the shapes \(1, 100, 7\).*"
+                                              r"\"converter\""):
+        decoders.guess_converter([numpy.zeros((1, 100, 7), numpy.float32)], 416, 416)
+    with pytest.raises(ModelSetupError, match=r"converter yolov8 takes one output \(1, 4 \+ classes, 3549\)"):
+        decoders.decode("yolov8", [numpy.zeros((1, 3549, 85), numpy.float32)], 416, 416, 0.5)
+
+
+class ConstantHead(torch.nn.Module):
+    """An ONNX-exportable model whose output is a constant tensor of `values`' shape (OpenCV's DNN
+    runs conv, pool and reshape)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.shape = values.shape
+        self.conv = torch.nn.Conv2d(3, values.size, 1)
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.bias.copy_(torch.from_numpy(values.ravel()))
+
+    def forward(self, images):
+        return self.pool(self.conv(images)).reshape(self.shape)
+
+
+def export_onnx(module, path, size):
+    torch.onnx.export(module.eval(), torch.zeros(1, 3, *size), str(path), input_names=["images"],
+                      output_names=["output0"], opset_version=11)
+    return path
+
+
+def test_a_yolov8_onnx_model_through_emdetect_letterboxes_and_maps_back_to_frame_pixels(folder):
+    # A 96×72 frame in a 64×64 input: scale 2/3, centred (yolov8's letterbox): 16 rows above.
+    size = 64
+    boxes = [(20, 30, 10, 20, 1, 0.9), (44, 36, 12, 12, 2, 0.8)]
+    output = synthetic_outputs("yolov8", size, 3, boxes, seed=13)
+    model = export_onnx(ConstantHead(output), folder / "v8.onnx", (size, size))
+    labels = fixtures.write_labels(folder / "v8.txt", ["person", "cat", "dog"])
+    [record] = run(f"emdetect model={model} labels-file={labels} threshold=0.5", random_frames(1, seed=14))
+    scale, offset_y = size / WIDTH, (size - round(HEIGHT * size / WIDTH)) // 2
+    found = sorted(record["object"], key=lambda item: -item["confidence"])
+    assert [(item["obj_label"], item["class_id"]) for item in found] == [("cat", 1), ("dog", 2)]
+    for item, (cx, cy, w, h, _, score) in zip(found, boxes):
+        expected = [(cx - w / 2) / scale, (cy - h / 2 - offset_y) / scale, (cx + w / 2) / scale,
+                    (cy + h / 2 - offset_y) / scale]
+        assert corners_of(item) == pytest.approx(expected, abs=0.05)
+        assert item["confidence"] == pytest.approx(score, abs=1e-4)  # the head averages 64×64 pixels
+    # object-class keeps dogs; a roi on the right half keeps what lies there, clipped to it.
+    [record] = run(f"emdetect model={model} labels-file={labels} object-class=dog", random_frames(1, seed=14))
+    assert [item["obj_label"] for item in record["object"]] == ["dog"]
+    [record] = run(f"emdetect model={model} labels-file={labels} threshold=0.5 roi=48,0,48,72",
+                   random_frames(1, seed=14))
+    for item in record.get("object", []):
+        assert corners_of(item)[0] >= 48
+
+
+def test_an_onnx_classifier_in_emclassify_matches_torch(folder):
+    torch.manual_seed(15)
+    # Layers OpenCV 4.6's ONNX importer takes (it can't read torchvision's mobilenet exports).
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 3)).eval()
+    path = export_onnx(model, folder / "small_classifier.onnx", (64, 64))
+    proc = folder / "mobilenet_onnx.json"
+    proc.write_text(json.dumps({"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}))
+    labels = ["a", "b", "c"]
+    frames = random_frames(2, seed=16)
+    records = run(f"emclassify inference-region=full-frame model={path} model-proc={proc} "
+                  f"labels-file={fixtures.write_labels(folder / 'abc.txt', labels)}", frames)
+    for frame, record in zip(frames, records):
+        image = functional.resize(chw(frame), [64, 64])
+        image = functional.normalize(functional.convert_image_dtype(image, torch.float),
+                                     [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        with torch.no_grad():
+            expected = top_class(model(image.unsqueeze(0)))
+        assert_result(record["emclassify"][0], labels, *expected)
+
+
+def open_session(settings):
+    from emi.inference import sessions
+
+    return sessions.Session({"task": "detect", **settings})
+
+
+def test_bad_onnx_files_and_backends_are_clear_errors(tmp_path):
+    with open(YOLOX, "rb") as file:
+        head = file.read(4000)
+    cases = {"empty.onnx": (b"", "is not an ONNX model"),
+             "truncated.onnx": (head, "is not an ONNX model"),
+             "text.onnx": (b"this is not a model\n" * 20, "is not an ONNX model"),
+             "missing.onnx": (None, "no such file")}
+    for name, (content, problem) in cases.items():
+        path = tmp_path / name
+        if content is not None:
+            path.write_bytes(content)
+        with pytest.raises(ModelSetupError, match=problem) as raised:
+            open_session({"model": str(path)})
+        assert str(path) in str(raised.value)
+    with pytest.raises(AssertionError, match="truncated.onnx is not an ONNX model"):
+        run(f"emdetect model={tmp_path / 'truncated.onnx'}", random_frames(1, seed=17))
+    # The onnxruntime path, up to its import: absent here (Debian 12 has no package of it).
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        with pytest.raises(ModelSetupError, match="backend onnxruntime: its Python module can't be imported"):
+            open_session({"model": YOLOX, "backend": "onnxruntime"})
+        assert open_session({"model": YOLOX, "backend": "auto"}).backend == "opencv"
+    with pytest.raises(ModelSetupError, match="backend torch: model .* is an ONNX file"):
+        open_session({"model": YOLOX, "backend": "torch"})
+    with pytest.raises(ModelSetupError, match="backend opencv runs ONNX files"):
+        open_session({"model": "torchvision.models.detection.ssdlite320_mobilenet_v3_large", "backend": "opencv"})
+    with pytest.raises(ModelSetupError, match="object-class person,giraffe-ish: no class named giraffe-ish"):
+        open_session({"model": YOLOX, "labels_file": COCO_LABELS, "object_class": "person,giraffe-ish"})
+    with pytest.raises(ModelSetupError, match=r"roi 0,0,10: \"0,0,10\" is not left,top,width,height"):
+        open_session({"model": YOLOX, "roi": "0,0,10"})
+
+
+def test_a_classifier_given_to_emdetect_says_its_output_fits_no_detector(folder):
+    classifier = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                     torch.nn.Linear(8, 3))
+    path = export_onnx(classifier, folder / "classifier.onnx", (64, 64))
+    with pytest.raises(AssertionError, match=r"can't tell its output layout from the shapes \(1, 3\)"):
+        run(f"emdetect model={path}", random_frames(1, seed=18))
+
+
+def test_dlstreamer_model_procs_are_read_for_the_fields_that_mean_the_same(tmp_path):
+    path = tmp_path / "yolo.json"
+    path.write_text(json.dumps({
+        "json_schema_version": "2.2.0",
+        "input_preproc": [{"format": "image", "layer_name": "images",
+                           "params": {"resize": "aspect-ratio", "color_space": "RGB", "range": [0.0, 1.0]}}],
+        "output_postproc": [{"converter": "yolo_v8", "iou_threshold": 0.6, "labels": ["person", "car"],
+                             "layer_name": "output0"}]}))
+    proc = read_model_proc(str(path))
+    assert (proc.converter, proc.resize_mode, proc.color_space, proc.range) == ("yolov8", "letterbox", "RGB",
+                                                                                 [0.0, 1.0])
+    assert (proc.nms_threshold, proc.labels) == (0.6, ["person", "car"])
+    path.write_text(json.dumps({"converter": "ssd"}))
+    with pytest.raises(ModelSetupError, match='"converter" must be one of yolox, yolov5, yolov8, torchvision'):
+        read_model_proc(str(path))
+
+
+# --- Model files are loaded the safe way ---
+
+class RunsCodeOnLoad:
+    """Unpickling this calls os.system: what a crafted .pth does."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_pth_that_runs_code_on_load_is_refused(folder, tmp_path):
+    marker = tmp_path / "code-ran"
+    crafted = tmp_path / "crafted.pth"
+    torch.save({"weight": torch.zeros(2), "payload": RunsCodeOnLoad(marker)}, crafted)
+    with pytest.raises(AssertionError, match="holds more than tensors"):
+        run(f"emclassify inference-region=full-frame model=torchvision.models.squeezenet1_1 "
+            f"model-weights={crafted}", random_frames(1, seed=19))
+    with pytest.raises(AssertionError, match="is a whole pickled model .* trust-model-file=true"):
+        run(f"emclassify inference-region=full-frame model={crafted}", random_frames(1, seed=19))
+    assert not marker.exists()
+
+
+def test_a_trusted_pickle_loads_with_a_warning(folder):
+    from emi.inference import sessions
+
+    torch.manual_seed(20)
+    pickled = folder / "trusted.pt"
+    torch.save(torchvision.models.mobilenet_v3_small(num_classes=3).eval(), pickled)
+    sessions.open_session("trusted", {"task": "classify", "model": str(pickled), "trust_model_file": True})
+    [warning] = sessions.session_warnings("trusted")
+    assert str(pickled) in warning and "trust-model-file=true" in warning
+    assert sessions.session_warnings("trusted") == []  # each once
+    sessions.close_session("trusted")

@@ -1,4 +1,4 @@
-// emdetect: a torchvision or TorchScript detector by name; its detections become the frame
+// emdetect: an ONNX, torchvision or TorchScript detector by name; its detections become the frame
 // document's objects (DLStreamer's object_detect, on empycustom).
 #pragma once
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/gst_ptr.h"
 #include "elements/gstempycustom.h"
@@ -21,8 +22,10 @@ namespace py = pybind11;
 using emi::python::PythonError;
 
 enum class Device { kAuto, kCpu, kCuda };
+enum class Backend { kAuto, kTorch, kOnnxRuntime, kOpenCV };
 
 constexpr const char* kDeviceNames[] = {"auto", "cpu", "cuda"};
+constexpr const char* kBackendNames[] = {"auto", "torch", "onnxruntime", "opencv"};
 constexpr char kProgramClass[] = "ModelProgram";
 constexpr char kInstallHint[] =
     " (install emi's Python package with `meson install`, or put the source tree's python/ folder "
@@ -39,6 +42,8 @@ struct Settings {
   Device device = Device::kAuto;
   guint inference_interval = 1;
   gboolean random_weights = FALSE;
+  Backend backend = Backend::kAuto;
+  gboolean trust_model_file = FALSE;
 };
 
 // An error to post: the GError domain and code, the message and the debug text (a traceback).
@@ -67,6 +72,8 @@ enum {
   PROP_DEVICE,
   PROP_INFERENCE_INTERVAL,
   PROP_RANDOM_WEIGHTS,
+  PROP_BACKEND,
+  PROP_TRUST_MODEL_FILE,
 };
 
 // The packed formats whose pixels the model's pre-processing reads in place.
@@ -88,6 +95,19 @@ GType gst_em_model_device_get_type(void) {
       {static_cast<gint>(Device::kCuda), "The first CUDA device", "cuda"},
       {0, nullptr, nullptr}};
   if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstEmModelDevice", values));
+  return type;
+}
+
+GType gst_em_model_backend_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {static_cast<gint>(Backend::kAuto),
+       "ONNX files with ONNX Runtime when importable, else OpenCV's DNN; other models with torch", "auto"},
+      {static_cast<gint>(Backend::kTorch), "torch (torchvision models, TorchScript files)", "torch"},
+      {static_cast<gint>(Backend::kOnnxRuntime), "ONNX Runtime (ONNX files)", "onnxruntime"},
+      {static_cast<gint>(Backend::kOpenCV), "OpenCV's DNN module (ONNX files)", "opencv"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstEmModelBackend", values));
   return type;
 }
 
@@ -144,6 +164,20 @@ static void post_error(GstEmModelBin* self, const Failure& failure) {
                            GST_FUNCTION, __LINE__);
 }
 
+// What the session asks to be said (a model file loaded as a full pickle), as warnings.
+static void post_session_warnings(GstEmModelBin* self, const std::string& token) {
+  std::vector<std::string> warnings;
+  const std::optional<Failure> failure =
+      with_inference("reading the session's warnings", [&](py::object inference) {
+        // Encoded in Python, with replacement: a path that is not valid UTF-8 can't throw here.
+        for (py::handle warning : inference.attr("session_warnings")(token))
+          warnings.push_back(warning.attr("encode")("utf-8", "replace").cast<std::string>());
+      });
+  if (failure) GST_WARNING_OBJECT(self, "%s", failure->message.c_str());
+  for (const std::string& warning : warnings)
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("%s", warning.c_str()), (nullptr));
+}
+
 // Loads the labels, the model-proc and the model under a new session token and points the
 // empycustom at it. A setting that can't work is an error on the bus, and false.
 static bool open_session(GstEmModelBin* self) {
@@ -164,6 +198,8 @@ static bool open_session(GstEmModelBin* self) {
                                   {"labels_file", settings.labels_file},
                                   {"device", kDeviceNames[static_cast<int>(settings.device)]},
                                   {"random_weights", settings.random_weights != FALSE},
+                                  {"backend", kBackendNames[static_cast<int>(settings.backend)]},
+                                  {"trust_model_file", settings.trust_model_file != FALSE},
                                   {"inference_interval", settings.inference_interval}};
   GST_EM_MODEL_BIN_GET_CLASS(self)->configure(self, session_settings, priv.program);
 
@@ -179,6 +215,7 @@ static bool open_session(GstEmModelBin* self) {
     post_error(self, *failure);
     return false;
   }
+  post_session_warnings(self, token);
   priv.session = token;
   g_object_set(priv.program, "module", program_path.c_str(), "class", kProgramClass, "options",
                nlohmann::json{{"session", token}}.dump().c_str(), nullptr);
@@ -258,6 +295,8 @@ static void gst_em_model_bin_set_property(GObject* object, guint prop_id, const 
     case PROP_DEVICE: settings.device = static_cast<Device>(g_value_get_enum(value)); break;
     case PROP_INFERENCE_INTERVAL: settings.inference_interval = g_value_get_uint(value); break;
     case PROP_RANDOM_WEIGHTS: settings.random_weights = g_value_get_boolean(value); break;
+    case PROP_BACKEND: settings.backend = static_cast<Backend>(g_value_get_enum(value)); break;
+    case PROP_TRUST_MODEL_FILE: settings.trust_model_file = g_value_get_boolean(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -275,6 +314,8 @@ static void gst_em_model_bin_get_property(GObject* object, guint prop_id, GValue
     case PROP_DEVICE: g_value_set_enum(value, static_cast<gint>(settings.device)); break;
     case PROP_INFERENCE_INTERVAL: g_value_set_uint(value, settings.inference_interval); break;
     case PROP_RANDOM_WEIGHTS: g_value_set_boolean(value, settings.random_weights); break;
+    case PROP_BACKEND: g_value_set_enum(value, static_cast<gint>(settings.backend)); break;
+    case PROP_TRUST_MODEL_FILE: g_value_set_boolean(value, settings.trust_model_file); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -302,7 +343,8 @@ static void gst_em_model_bin_class_init(GstEmModelBinClass* klass) {
       g_param_spec_string("model", "Model",
           "A torchvision model by its import path (torchvision.models.resnet50, "
           "torchvision.models.detection.ssdlite320_mobilenet_v3_large, torchvision.models.video.r3d_18), "
-          "or a model file: TorchScript (torch.jit.save) or a whole pickled model (torch.save)",
+          "or a model file: ONNX (.onnx), TorchScript (torch.jit.save) or a whole pickled model (torch.save; "
+          "only with trust-model-file=true)",
           nullptr, flags));
   g_object_class_install_property(gobject_class, PROP_MODEL_WEIGHTS,
       g_param_spec_string("model-weights", "Model weights",
@@ -329,11 +371,22 @@ static void gst_em_model_bin_class_init(GstEmModelBinClass* klass) {
       g_param_spec_boolean("random-weights", "Random weights",
           "Give a torchvision model random (untrained) weights instead of model-weights or its DEFAULT "
           "weights: for tests", FALSE, flags));
+  g_object_class_install_property(gobject_class, PROP_BACKEND,
+      g_param_spec_enum("backend", "Backend",
+                        "What runs the model: auto (ONNX files with onnxruntime when importable, else opencv; "
+                        "other models with torch), torch, onnxruntime or opencv",
+                        GST_TYPE_EM_MODEL_BACKEND, static_cast<gint>(Backend::kAuto), flags));
+  g_object_class_install_property(gobject_class, PROP_TRUST_MODEL_FILE,
+      g_param_spec_boolean("trust-model-file", "Trust model file",
+          "Load a model file that is a whole pickled torch model (torch.save(model)), which runs code from "
+          "the file as it loads (a warning says so); without it only TorchScript, ONNX and tensor-only "
+          "files load", FALSE, flags));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_type_mark_as_plugin_api(GST_TYPE_EM_MODEL_BIN, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_EM_MODEL_DEVICE, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_EM_MODEL_BACKEND, static_cast<GstPluginAPIFlags>(0));
   GST_DEBUG_CATEGORY_INIT(gst_em_model_bin_debug, "emmodelbin", 0,
                           "emi model elements (emdetect, emclassify)");
 }

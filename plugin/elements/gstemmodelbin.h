@@ -24,3 +24,6 @@ struct _GstEmModelBinClass {
 
 #define GST_TYPE_EM_MODEL_DEVICE (gst_em_model_device_get_type())
 GType gst_em_model_device_get_type(void);
+
+#define GST_TYPE_EM_MODEL_BACKEND (gst_em_model_backend_get_type())
+GType gst_em_model_backend_get_type(void);

@@ -7,6 +7,7 @@ import difflib
 import importlib
 import inspect
 import os
+import pickle
 import urllib.parse
 import zipfile
 
@@ -32,6 +33,7 @@ class LoadedModel:
     family: str  # "image", "video" or "detection"; None for a model file (the element decides)
     transforms: object = None  # the weights' preset transforms (torchvision models)
     categories: list = None  # the class names that came with the DEFAULT weights
+    warnings: list = dataclasses.field(default_factory=list)  # for the element to post
 
 
 def resolve_device(device):
@@ -47,10 +49,13 @@ def resolve_device(device):
     return device
 
 
-def load_model(model, weights_path, random_weights, device, class_count):
+def load_model(model, weights_path, random_weights, device, class_count, trust_model_file=False):
     """The model named by the `model` setting, in eval mode on `device`. `class_count` (the labels
     file's) is the number of classes a torchvision model built without its DEFAULT weights gets
-    when its default number does not fit `weights_path`, or when it gets random weights."""
+    when its default number does not fit `weights_path`, or when it gets random weights.
+    Files are read with torch.load(weights_only=True), which builds tensors and containers only;
+    a whole pickled model runs code of the file's choosing as it loads, so it is loaded only with
+    `trust_model_file` (and a warning)."""
     if not model:
         raise ModelSetupError(ModelSetupError.INVALID,
                               "model is not set: name a torchvision model (torchvision.models.resnet50) "
@@ -66,7 +71,7 @@ def load_model(model, weights_path, random_weights, device, class_count):
             raise ModelSetupError(ModelSetupError.INVALID,
                                   f"random-weights applies to torchvision models; the model file {model} "
                                   "holds its own weights")
-        loaded = _load_file(model, device)
+        loaded = _load_file(model, device, trust_model_file)
     loaded.module.to(device).eval()
     return loaded
 
@@ -154,15 +159,18 @@ def _read_state_dict(path):
     if not os.path.exists(path):
         raise ModelSetupError(ModelSetupError.NOT_FOUND, f"model-weights {path}: no such file")
     try:
-        content = torch.load(path, map_location="cpu")
+        content = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
         raise ModelSetupError(ModelSetupError.UNREADABLE, f"model-weights {path}: {error.strerror}") from None
+    except pickle.UnpicklingError as error:
+        raise ModelSetupError(ModelSetupError.UNREADABLE,
+                              f"model-weights {path} holds more than tensors ({_describe(error)}), and loading "
+                              "it would run code from the file: save only the state_dict "
+                              "(torch.save(model.state_dict(), path))") from None
     except Exception as error:
         raise ModelSetupError(ModelSetupError.UNREADABLE,
                               f"model-weights {path} is not a file torch.save wrote: "
                               f"{_describe(error)}") from None
-    if isinstance(content, torch.nn.Module):
-        return content.state_dict()
     if isinstance(content, dict):
         for key in ("state_dict", "model"):  # training checkpoints keep the weights under one of these
             if isinstance(content.get(key), dict):
@@ -174,7 +182,7 @@ def _read_state_dict(path):
                           "tensors)")
 
 
-def _load_file(path, device):
+def _load_file(path, device, trust_model_file):
     if not os.path.exists(path):
         raise ModelSetupError(ModelSetupError.NOT_FOUND,
                               f"model {path}: no such file (model is a model file, or a torchvision model "
@@ -189,6 +197,12 @@ def _load_file(path, device):
                                   f"model {path}: a TorchScript file torch can't load: "
                                   f"{_describe(error)}") from None
         return LoadedModel(module, path, None)
+    if not trust_model_file:
+        raise ModelSetupError(ModelSetupError.INVALID,
+                              f"model {path} is a whole pickled model (torch.save(model)): loading it runs "
+                              "code from the file. Save it with torch.jit.save (TorchScript) or as a state_dict "
+                              "for a torchvision model (model-weights), or set trust-model-file=true if you "
+                              "trust where it came from")
     try:
         content = torch.load(path, map_location=device)
     except (AttributeError, ImportError) as error:
@@ -209,7 +223,9 @@ def _load_file(path, device):
     if not isinstance(content, torch.nn.Module):
         raise ModelSetupError(ModelSetupError.UNREADABLE,
                               f"model {path} holds {_kind(content)}, not a torch model")
-    return LoadedModel(content, path, None)
+    return LoadedModel(content, path, None,
+                       warnings=[f"model {path}: loaded as a full pickle (trust-model-file=true), which runs "
+                                 "code from the file; TorchScript (torch.jit.save) loads without that risk"])
 
 
 def _is_torchscript(path):

@@ -5,11 +5,12 @@ the model, so a bad setting fails at once), makes the session's dry run when cap
 hands the token to `empycustom class=ModelProgram options={"session": TOKEN}`, which runs the
 session on each frame."""
 
+import dataclasses
 import os
 
 import numpy
 
-from . import tasks
+from . import decoders, onnx_models, tasks
 from .config import read_labels, read_model_proc
 from .errors import ModelSetupError
 from .models import detection_class_count, load_model, resolve_device
@@ -20,6 +21,7 @@ from .preprocess import FRAME_FORMATS, Preprocess
 PROGRAM_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "program", "emi_inference_program.py")
 
 DEFAULT_CLIP_LENGTH = 16  # frames per clip for torchvision's video models, as they were trained
+DEFAULT_NMS_THRESHOLD = 0.45  # YOLOX's and YOLOv5's own
 
 _sessions = {}
 
@@ -39,6 +41,16 @@ def close_session(token):
     _sessions.pop(token, None)
 
 
+def session_warnings(token):
+    """What the element should post as warnings about the session it opened (a model file loaded
+    as a full pickle, say); each once."""
+    session = _sessions.get(token)
+    if session is None:
+        return []
+    warnings, session.warnings = session.warnings, []
+    return warnings
+
+
 class ModelProgram:
     """empycustom's program: runs the session named by options["session"] on each frame."""
 
@@ -47,6 +59,28 @@ class ModelProgram:
 
     def process_ip(self, io_buffer, in_meta):
         return self.session.process(io_buffer, in_meta)
+
+
+class Detector:
+    """emdetect's detection for a program of one's own (an app's empycustom primary): the same
+    model loading, pre- and post-processing, with the settings as keywords (model, labels_file,
+    model_proc, backend, device, threshold, object_class, roi, ...; see Session)."""
+
+    def __init__(self, **settings):
+        self.session = Session({"task": "detect", **settings})
+        self.caps = None
+
+    @property
+    def backend(self):
+        return getattr(self.session, "backend", "torch")
+
+    def detect(self, frame, pixel_format="RGBA"):
+        """The objects of an H×W×C uint8 frame, as emdetect adds them to the frame document."""
+        caps = (frame.shape[1], frame.shape[0], pixel_format)
+        if caps != self.caps:
+            self.session.prepare(*caps)
+            self.caps = caps
+        return self.session.task.detect_frame(frame)
 
 
 class Session:
@@ -61,34 +95,84 @@ class Session:
         task = settings["task"]
         labels = read_labels(settings.get("labels_file"))
         model_proc = read_model_proc(settings.get("model_proc"))
+        labels = labels or model_proc.labels
         device = resolve_device(settings.get("device", "auto"))
-        loaded = load_model(settings.get("model"), settings.get("model_weights"),
-                            settings.get("random_weights"), device, len(labels) if labels else None)
-        self.model_name = loaded.name
-        self.labels_file = settings.get("labels_file")
+        backend = settings.get("backend") or "auto"
+        if backend not in onnx_models.BACKENDS:
+            raise ModelSetupError(ModelSetupError.INVALID,
+                                  f"backend {backend}: not one of {', '.join(onnx_models.BACKENDS)}")
+        self.model_name = settings.get("model")
+        self.labels_file = settings.get("labels_file") or settings.get("model_proc")
         self.labels = labels
+        self.warnings = []
+        threshold = settings.get("threshold", 0.0)
+        interval = settings.get("inference_interval", 1)
+        if self.model_name and onnx_models.is_onnx_file(self.model_name):
+            self.open_onnx(task, settings, model_proc, labels, device, backend, threshold, interval)
+            return
+        if backend in ("onnxruntime", "opencv"):
+            raise ModelSetupError(ModelSetupError.INVALID,
+                                  f"backend {backend} runs ONNX files (model=/path/model.onnx); model "
+                                  f"{self.model_name} runs on torch: use backend=auto or torch")
+        loaded = load_model(settings.get("model"), settings.get("model_weights"),
+                            settings.get("random_weights"), device, len(labels) if labels else None,
+                            trust_model_file=settings.get("trust_model_file", False))
+        self.warnings.extend(loaded.warnings)
+        self.model_name = loaded.name
         family = loaded.family or _family_of_file(task, model_proc)
         _check_fits(task, family, loaded.name, model_proc, settings)
+        for key in ("converter", "resize_mode", "pad_value", "nms_threshold"):
+            if getattr(model_proc, key) is not None:
+                raise ModelSetupError(ModelSetupError.INVALID,
+                                      f"model-proc {settings.get('model_proc')}: \"{key}\" is for ONNX detectors, "
+                                      f"and {loaded.name} runs on torch")
 
         preprocess = Preprocess.for_model(loaded.transforms, model_proc)
-        common = (loaded.module, preprocess, labels or loaded.categories, settings.get("threshold", 0.0),
-                  settings.get("inference_interval", 1), device)
+        common = (loaded.module, preprocess, labels or loaded.categories, threshold, interval, device)
         if family == "detection":
             class_count = detection_class_count(loaded.module)
             self.check_label_count(class_count)
-            self.task = tasks.Detection(*common)
+            self.task = tasks.TorchDetection(*common, **_detection_filters(settings, common[2]))
             return
-        classification = {"activation": model_proc.method or "softmax",
-                          "batch_size": settings.get("batch_size", 1)}
-        if family == "video":
-            self.task = tasks.ClipClassification(
-                *common, clip_length=model_proc.clip_length or DEFAULT_CLIP_LENGTH, **classification)
-        elif settings.get("inference_region", "full-frame") == "roi-list":
-            self.task = tasks.ObjectClassification(
-                *common, object_class=_labels_of(settings.get("object_class")),
-                reclassify_interval=settings.get("reclassify_interval", 1), **classification)
-        else:
-            self.task = tasks.FrameClassification(*common, **classification)
+        self.task = _classification_task(family, common, model_proc, settings)
+
+    def open_onnx(self, task, settings, model_proc, labels, device, backend, threshold, interval):
+        for key in ("model_weights", "random_weights"):
+            if settings.get(key):
+                raise ModelSetupError(ModelSetupError.INVALID,
+                                      f"{key.replace('_', '-')}: model {self.model_name} is an ONNX file, which "
+                                      "holds its own weights")
+        model = onnx_models.load_onnx(self.model_name, backend, device)
+        self.backend = model.backend
+        _, channels, height, width = model.input.shape
+        if model_proc.resize is not None and len(model_proc.resize) == 2:
+            height, width = model_proc.resize
+        if height is None or width is None or channels not in (3, None):
+            raise ModelSetupError(ModelSetupError.INVALID,
+                                  f"model {self.model_name}: its input {model.input.name} is "
+                                  f"{onnx_models._shape_text(model.input.shape)}, not 3 channels of a known "
+                                  "size: give the size as \"resize\": [height, width] in a model-proc file")
+        if task == "classify":
+            _check_fits(task, _family_of_file(task, model_proc), self.model_name, model_proc, settings)
+            steps = Preprocess(resize=[height, width], mean=model_proc.mean, std=model_proc.std,
+                               color_space=model_proc.color_space or "RGB")
+            if model_proc.range is not None:
+                steps.value_range = tuple(model_proc.range)
+            batch = model.input.shape[0]
+            settings = {**settings, "batch_size": batch or settings.get("batch_size", 1)}
+            common = (onnx_models.TorchCallable(model), steps, labels, threshold, interval, "cpu")
+            self.task = _classification_task(_family_of_file(task, model_proc), common, model_proc, settings)
+            return
+        for key in ("crop", "method", "clip_length"):
+            if getattr(model_proc, key) is not None:
+                raise ModelSetupError(ModelSetupError.INVALID,
+                                      f"model-proc {settings.get('model_proc')}: \"{key}\" is for classification "
+                                      f"models, and {self.model_name} is a detection model")
+        common = (model, None, labels, threshold, interval, "cpu")
+        self.task = tasks.OnnxDetection(
+            *common, converter=model_proc.converter, preprocessing=_onnx_preprocessing(model_proc),
+            nms_threshold=model_proc.nms_threshold or DEFAULT_NMS_THRESHOLD, input_size=(height, width),
+            **_detection_filters(settings, labels))
 
     def prepare(self, width, height, pixel_format):
         if pixel_format not in FRAME_FORMATS:
@@ -115,6 +199,79 @@ class Session:
             raise ModelSetupError(ModelSetupError.INVALID,
                                   f"labels-file {self.labels_file} has {len(self.labels)} labels, but model "
                                   f"{self.model_name} has {class_count} classes")
+
+
+def _classification_task(family, common, model_proc, settings):
+    classification = {"activation": model_proc.method or "softmax",
+                      "batch_size": settings.get("batch_size", 1)}
+    if family == "video":
+        return tasks.ClipClassification(
+            *common, clip_length=model_proc.clip_length or DEFAULT_CLIP_LENGTH, **classification)
+    if settings.get("inference_region", "full-frame") == "roi-list":
+        return tasks.ObjectClassification(
+            *common, object_class=_labels_of(settings.get("object_class")),
+            reclassify_interval=settings.get("reclassify_interval", 1), **classification)
+    return tasks.FrameClassification(*common, **classification)
+
+
+def _onnx_preprocessing(model_proc):
+    """What the model-proc says of an ONNX detector's preprocessing over its converter's
+    defaults; None when it says nothing (the converter's defaults, once it is known)."""
+    keys = ("resize_mode", "color_space", "range", "pad_value", "mean", "std")
+    if all(getattr(model_proc, key) is None for key in keys):
+        return None
+    base = decoders.DEFAULT_PREPROCESSING.get(model_proc.converter or "yolox")
+    steps = dataclasses.replace(base)
+    if model_proc.resize_mode is not None:
+        steps.resize = model_proc.resize_mode
+    if model_proc.color_space is not None:
+        steps.color_space = model_proc.color_space
+    if model_proc.range is not None:
+        steps.value_range = tuple(model_proc.range)
+    if model_proc.pad_value is not None:
+        steps.pad_value = model_proc.pad_value
+    steps.mean, steps.std = model_proc.mean, model_proc.std
+    return steps
+
+
+def _detection_filters(settings, labels):
+    """The `regions` and `class_ids` of a detection task, from the roi and object-class settings."""
+    wanted = _labels_of(settings.get("object_class"))
+    class_ids = None
+    if wanted:
+        if not labels:
+            raise ModelSetupError(ModelSetupError.INVALID,
+                                  f"object-class {settings.get('object_class')}: the model's classes have no "
+                                  "names; set labels-file")
+        unknown = [label for label in wanted if label not in labels]
+        if unknown:
+            raise ModelSetupError(ModelSetupError.INVALID,
+                                  f"object-class {settings.get('object_class')}: no class named "
+                                  f"{', '.join(unknown)} in the labels ({', '.join(labels[:8])}"
+                                  f"{', ...' if len(labels) > 8 else ''})")
+        class_ids = [index for index, label in enumerate(labels) if label in wanted]
+    return {"regions": parse_regions(settings.get("roi")), "class_ids": class_ids}
+
+
+def parse_regions(text):
+    """"left,top,width,height;..." (frame pixels) → [(left, top, width, height), ...]; None when
+    empty (the whole frame)."""
+    if not text or not text.strip():
+        return None
+    regions = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        try:
+            values = [int(value) for value in part.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != 4 or values[0] < 0 or values[1] < 0 or values[2] <= 0 or values[3] <= 0:
+            raise ModelSetupError(ModelSetupError.INVALID,
+                                  f"roi {text}: \"{part.strip()}\" is not left,top,width,height in whole pixels "
+                                  "(width and height above 0); rectangles are separated by ;")
+        regions.append(tuple(values))
+    return regions or None
 
 
 def _family_of_file(task, model_proc):

@@ -5,8 +5,10 @@ import collections
 import dataclasses
 import math
 
+import numpy
 import torch
 
+from . import decoders
 from .errors import ModelSetupError
 from .preprocess import frame_tensor
 
@@ -37,29 +39,69 @@ class _Task:
 
 
 class Detection(_Task):
-    """Objects from a torchvision detector (or a model file with its outputs: per image a dict of
-    boxes (x1, y1, x2, y2), labels and scores), as new objects of the frame document."""
+    """Objects of a detector, as new objects of the frame document: each region of `regions`
+    ((left, top, width, height) in frame pixels; None: the whole frame) is detected on its own
+    and keeps the objects whose box centre lies in it; `class_ids` (None: all) limits the
+    objects to these classes."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, regions=None, class_ids=None):
         super().__init__(*args)
+        self.regions = regions
+        self.class_ids = set(class_ids) if class_ids is not None else None
         self.last = []
 
     def process_frame(self, io_buffer, frame, index, infer):
         if infer:
-            self.last = self.detect(frame_tensor(io_buffer, self.device))
+            self.last = self.detect_frame(io_buffer)
         return self.last
 
     def dry_run(self, blank_frame):
-        self.detect(frame_tensor(blank_frame, self.device))
+        self.detect_frame(blank_frame)
 
-    def detect(self, image):
+    def detect_frame(self, pixels):
+        """The objects of an H×W×C frame, each region in turn."""
+        height, width = pixels.shape[:2]
+        if not self.regions:
+            return self.objects_in(pixels, 0, 0)
+        objects = []
+        for left, top, region_width, region_height in self.regions:
+            right, bottom = min(left + region_width, width), min(top + region_height, height)
+            if right > left and bottom > top:
+                objects.extend(self.objects_in(pixels[top:bottom, left:right], left, top))
+        return objects
+
+    def objects_in(self, view, left, top):
+        """The objects of `view` (the frame, or the part of it at left, top), clipped to it, in
+        frame pixels."""
+        view_height, view_width = view.shape[:2]
+        objects = []
+        for (x1, y1, x2, y2), class_id, score in self.detect(view):
+            if self.class_ids is not None and class_id not in self.class_ids:
+                continue
+            x1, x2 = max(x1, 0.0), min(x2, float(view_width))
+            y1, y2 = max(y1, 0.0), min(y2, float(view_height))
+            if x2 <= x1 or y2 <= y1:
+                continue
+            rect = {"left": x1 + left, "top": y1 + top, "width": x2 - x1, "height": y2 - y1}
+            objects.append({"rect_params": rect, "class_id": class_id, "confidence": score,
+                            "obj_label": self.name_of(class_id)})
+        return objects
+
+
+class TorchDetection(Detection):
+    """A torchvision detector (or a model file with its outputs: per image a dict of boxes (x1,
+    y1, x2, y2), labels and scores)."""
+
+    def detect(self, view):
+        """(box, class id, score) of each detection of an H×W×C image, in its pixels."""
+        image = frame_tensor(view, self.device)
         height, width = image.shape[-2:]
         with torch.inference_mode():
             batch = self.preprocess(image, self.frame_color_space)
             output = self.model([batch])
-            return self.objects_of(output, batch, width, height)
+            return self.detections_of(output, batch, width, height)
 
-    def objects_of(self, output, batch, width, height):
+    def detections_of(self, output, batch, width, height):
         # Scripted torchvision detectors return (losses, detections).
         if isinstance(output, tuple) and len(output) == 2 and isinstance(output[1], list):
             output = output[1]
@@ -73,17 +115,44 @@ class Detection(_Task):
         boxes = detections["boxes"][keep].float()
         scale = torch.tensor([width / batch.shape[-1], height / batch.shape[-2]] * 2, device=boxes.device)
         boxes = boxes * scale
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
-        objects = []
-        for (left, top, right, bottom), class_id, score in zip(
-                boxes.tolist(), detections["labels"][keep].tolist(), detections["scores"][keep].tolist()):
-            if right <= left or bottom <= top:
-                continue
-            rect = {"left": left, "top": top, "width": right - left, "height": bottom - top}
-            objects.append({"rect_params": rect, "class_id": class_id, "confidence": score,
-                            "obj_label": self.name_of(class_id)})
-        return objects
+        return zip(boxes.tolist(), detections["labels"][keep].tolist(), detections["scores"][keep].tolist())
+
+
+class OnnxDetection(Detection):
+    """An ONNX detector: the frame letterboxed (or resized) into the model's input, its outputs
+    decoded by `converter` (None: guessed from their shape on the first frame), then per-class
+    non-maximum suppression and the boxes mapped back to the frame's pixels."""
+
+    def __init__(self, *args, converter, preprocessing, nms_threshold, input_size, **keywords):
+        super().__init__(*args, **keywords)
+        self.converter = converter
+        self.preprocessing = preprocessing  # None: the converter's defaults, once it is known
+        self.nms_threshold = nms_threshold
+        self.input_height, self.input_width = input_size
+        self.class_count = None
+
+    def detect(self, view):
+        steps = self.preprocessing or decoders.DEFAULT_PREPROCESSING.get(self.converter) \
+            or decoders.DEFAULT_PREPROCESSING["yolox"]
+        blob, placement = decoders.make_input(view, self.frame_color_space, steps, self.input_height,
+                                              self.input_width, self.model.input.dtype)
+        outputs = [numpy.asarray(output) for output in self.model.run(blob)]
+        if self.converter is None:
+            self.converter = decoders.guess_converter(outputs, self.input_height, self.input_width)
+            if self.preprocessing is None and self.converter != "yolox":
+                # The guess changes the preprocessing: this frame again, the converter's way.
+                return self.detect(view)
+        self.class_count = decoders.class_count(self.converter, outputs)
+        boxes = decoders.decode(self.converter, outputs, self.input_height, self.input_width, self.threshold)
+        if self.class_ids is not None:
+            boxes = boxes.take(numpy.isin(boxes.class_ids, list(self.class_ids)))
+        boxes = decoders.non_maximum_suppression(boxes, self.nms_threshold)
+        corners = placement.to_frame(boxes.corners)
+        return zip(corners.tolist(), boxes.class_ids.tolist(), boxes.scores.tolist())
+
+    def dry_run(self, blank_frame):
+        super().dry_run(blank_frame)
+        return self.class_count
 
 
 class _Classification(_Task):
