@@ -92,10 +92,11 @@ TEST(EmTracker, DocumentsItsPropertiesWithDefaults) {
   UniqueElement element = make_element("emtracker");
   gdouble iou = 0, low = 1, high = 0;
   guint hits = 0, age = 0;
-  gboolean per_class = FALSE;
+  gboolean per_class = FALSE, predict = TRUE;
   gchar* line = nullptr;
   g_object_get(element.get(), "iou-threshold", &iou, "min-confidence", &low, "high-confidence", &high,
-               "min-hits", &hits, "max-age", &age, "per-class", &per_class, "line", &line, nullptr);
+               "min-hits", &hits, "max-age", &age, "per-class", &per_class, "predict", &predict, "line", &line,
+               nullptr);
   UniqueChars owned_line(line);
   EXPECT_DOUBLE_EQ(iou, 0.3);
   EXPECT_DOUBLE_EQ(low, 0.0);
@@ -103,9 +104,10 @@ TEST(EmTracker, DocumentsItsPropertiesWithDefaults) {
   EXPECT_EQ(hits, 3u);
   EXPECT_EQ(age, 5u);
   EXPECT_TRUE(per_class);
+  EXPECT_FALSE(predict);
   EXPECT_STREQ(line, "");
   for (const char* name : {"iou-threshold", "min-confidence", "high-confidence", "min-hits", "max-age",
-                           "per-class", "line", "tracks-total", "active-tracks"}) {
+                           "per-class", "predict", "line", "tracks-total", "active-tracks"}) {
     GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(element.get()), name);
     ASSERT_NE(spec, nullptr) << name;
     EXPECT_GT(std::string(g_param_spec_get_blurb(spec)).size(), 20u) << name;
@@ -158,6 +160,26 @@ TEST(EmTracker, ReportsAnEndedTrackOnceOnTheFrameWhereItEnds) {
   EXPECT_FALSE(tracker.ended_tracks_event());  // nothing left for EOS
   gst_harness_push_event(tracker.harness.get(), gst_event_new_eos());
   EXPECT_FALSE(tracker.ended_tracks_event());
+}
+
+// A box 40 px wide moving 20 px a frame, unseen for two frames: its last box no longer overlaps
+// it, its predicted box does.
+TEST(EmTracker, PredictsMotionAcrossAGapWhenAsked) {
+  const auto ids_after_gap = [](const std::string& properties) {
+    Tracker tracker(properties);
+    std::vector<json> ids;
+    for (guint step = 0; step < 10; ++step) {
+      if (step == 5 || step == 6) {
+        tracker.push();
+        continue;
+      }
+      const json frame = tracker.push({{"car", 20 * step, 100, 40, 40}});
+      if (step >= 7) ids.push_back(frame["object"][0]["object_id"]);
+    }
+    return ids;
+  };
+  EXPECT_EQ(ids_after_gap("predict=true"), (std::vector<json>{1, 1, 1}));
+  EXPECT_EQ(ids_after_gap(""), (std::vector<json>{-1, -1, 2}));
 }
 
 TEST(EmTracker, CountsTracksAndLineCrossings) {

@@ -80,6 +80,7 @@ enum {
   PROP_MIN_HITS,
   PROP_MAX_AGE,
   PROP_PER_CLASS,
+  PROP_PREDICT,
   PROP_LINE,
   PROP_TRACKS_TOTAL,
   PROP_ACTIVE_TRACKS,
@@ -196,6 +197,23 @@ static tracking::FrameTime frame_time(GstBuffer* buffer, const json& frame) {
   return time;
 }
 
+// What happened to a frame, for GST_DEBUG=emi-emtracker:6.
+static void log_frame(GstEmTracker* self, const json& frame, const tracking::FrameUpdate& update) {
+  std::size_t ignored = 0, probation = 0, confirmed = 0;
+  for (const std::optional<tracking::TrackedDetection>& tracked : update.detections) {
+    if (!tracked) ++ignored;
+    else if (tracked->object_id < 0) ++probation;
+    else ++confirmed;
+  }
+  const auto frame_num = frame.find("frame_num");
+  GST_LOG_OBJECT(self,
+                 "frame %s: %zu detections in (%zu ignored), %zu tracked objects out: %zu with an id, "
+                 "%zu on probation; %zu tracks ended; %zu tracks with an id alive",
+                 frame_num != frame.end() ? frame_num->dump().c_str() : "?", update.detections.size(), ignored,
+                 confirmed + probation, confirmed, probation, update.ended.size(),
+                 self->runtime.tracker->active_tracks());
+}
+
 static void publish_counters(GstEmTracker* self) {
   const tracking::IouTracker& tracker = *self->runtime.tracker;
   self->tracks_total = tracker.counts().total;
@@ -237,6 +255,7 @@ static void gst_em_tracker_set_property(GObject* object, guint prop_id, const GV
     case PROP_MIN_HITS: tracker.min_hits = g_value_get_uint(value); break;
     case PROP_MAX_AGE: tracker.max_age = g_value_get_uint(value); break;
     case PROP_PER_CLASS: tracker.per_class = g_value_get_boolean(value); break;
+    case PROP_PREDICT: tracker.predict = g_value_get_boolean(value); break;
     case PROP_LINE: {
       const gchar* line = g_value_get_string(value);
       self->settings.line = line != nullptr ? line : "";
@@ -245,6 +264,7 @@ static void gst_em_tracker_set_property(GObject* object, guint prop_id, const GV
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
+  GST_DEBUG_OBJECT(self, "%s set (used from the next start)", g_param_spec_get_name(pspec));
 }
 
 static void gst_em_tracker_get_property(GObject* object, guint prop_id, GValue* value,
@@ -259,6 +279,7 @@ static void gst_em_tracker_get_property(GObject* object, guint prop_id, GValue* 
     case PROP_MIN_HITS: g_value_set_uint(value, tracker.min_hits); break;
     case PROP_MAX_AGE: g_value_set_uint(value, tracker.max_age); break;
     case PROP_PER_CLASS: g_value_set_boolean(value, tracker.per_class); break;
+    case PROP_PREDICT: g_value_set_boolean(value, tracker.predict); break;
     case PROP_LINE: g_value_set_string(value, self->settings.line.c_str()); break;
     case PROP_TRACKS_TOTAL: g_value_set_uint64(value, self->tracks_total.load()); break;
     case PROP_ACTIVE_TRACKS: g_value_set_uint(value, self->active_tracks.load()); break;
@@ -287,6 +308,12 @@ static gboolean gst_em_tracker_start(GstBaseTransform* transform) {
   }
   self->runtime.tracker.emplace(tracker_settings);
   publish_counters(self);
+  GST_DEBUG_OBJECT(self,
+                   "start: iou-threshold %.3f, min-confidence %.3f, high-confidence %.3f, min-hits %u, "
+                   "max-age %u, per-class %d, predict %d, line \"%s\"",
+                   tracker_settings.iou_threshold, tracker_settings.min_confidence,
+                   tracker_settings.high_confidence, tracker_settings.min_hits, tracker_settings.max_age,
+                   tracker_settings.per_class, tracker_settings.predict, settings.line.c_str());
   return TRUE;
 }
 
@@ -304,6 +331,7 @@ static gboolean gst_em_tracker_set_caps(GstBaseTransform* transform, GstCaps* in
     GST_ERROR_OBJECT(self, "caps without a frame size: %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }
+  GST_DEBUG_OBJECT(self, "frames of %dx%d: %" GST_PTR_FORMAT, self->runtime.width, self->runtime.height, incaps);
   return TRUE;
 }
 
@@ -336,6 +364,7 @@ static GstFlowReturn gst_em_tracker_transform_ip(GstBaseTransform* transform, Gs
   }
   const tracking::FrameUpdate& update = runtime.tracker->update(runtime.detections, frame_time(buffer, frame));
   publish_counters(self);
+  if (gst_debug_category_get_threshold(GST_CAT_DEFAULT) >= GST_LEVEL_LOG) log_frame(self, frame, update);
   runtime.last_frame = frame_fields(frame);
   // A buffer that came with no metadata passes untouched, unless a track ends on it.
   if (bare && update.ended.empty()) return GST_FLOW_OK;
@@ -395,6 +424,11 @@ static void gst_em_tracker_class_init(GstEmTrackerClass* klass) {
       g_param_spec_boolean("per-class", "Per class",
           "Match a track only with detections of its class (same class_id and obj_label)",
           defaults.per_class, flags));
+  g_object_class_install_property(gobject_class, PROP_PREDICT,
+      g_param_spec_boolean("predict", "Predict motion",
+          "Predict each track's box by constant velocity (a Kalman filter, as in SORT) and match "
+          "detections against the predicted box, also across gaps of up to max-age frames; off: "
+          "against the track's last box, as the paper does", defaults.predict, flags));
   g_object_class_install_property(gobject_class, PROP_LINE,
       g_param_spec_string("line", "Counting line",
           "x1,y1,x2,y2 in pixels: count box centres crossing this segment, per direction "
@@ -419,7 +453,7 @@ static void gst_em_tracker_class_init(GstEmTrackerClass* klass) {
   transform_class->sink_event = GST_DEBUG_FUNCPTR(gst_em_tracker_sink_event);
   transform_class->transform_ip = GST_DEBUG_FUNCPTR(gst_em_tracker_transform_ip);
 
-  GST_DEBUG_CATEGORY_INIT(gst_em_tracker_debug, "emtracker", 0, "emi IOU tracker");
+  GST_DEBUG_CATEGORY_INIT(gst_em_tracker_debug, "emi-emtracker", 0, "emi IOU tracker");
 }
 
 static void gst_em_tracker_init(GstEmTracker* self) {

@@ -166,27 +166,42 @@ void IouTracker::find_candidates(const std::vector<Detection>& detections) {
 
   candidates_.clear();
   for (std::size_t track_index = 0; track_index < tracks_.size(); ++track_index) {
-    const Detection& last = tracks_[track_index].last;
-    const double right = last.box.left + last.box.width;
+    const Track& track = tracks_[track_index];
+    const Box& expected = track.expected;
+    const double right = expected.left + expected.width;
     // A detection overlapping the track horizontally has its left edge in (left - widest, right).
     const auto first = std::upper_bound(
-        usable_detections_.begin(), usable_detections_.end(), last.box.left - widest,
+        usable_detections_.begin(), usable_detections_.end(), expected.left - widest,
         [&](double edge, int index) { return edge < left_of(index); });
     for (auto it = first; it != usable_detections_.end() && left_of(*it) < right; ++it) {
       const Detection& detection = detections[*it];
       if (settings_.per_class &&
-          (detection.class_id != last.class_id || detection.label != last.label))
+          (detection.class_id != track.last.class_id || detection.label != track.last.label))
         continue;
-      const double iou = intersection_over_union(last.box, detection.box);
+      const double iou = intersection_over_union(expected, detection.box);
       if (iou > 0 && iou >= settings_.iou_threshold)
-        candidates_.push_back({static_cast<int>(track_index), *it, iou});
+        candidates_.push_back({static_cast<int>(track_index), *it, iou + std::log2(track.hits)});
     }
   }
 }
 
+// The cascade: tracks with an id take their detections first; tracks on probation match what is
+// left. Each stage is an optimal assignment of its own.
+void IouTracker::match_candidates() {
+  const auto probation = std::partition(candidates_.begin(), candidates_.end(),
+                                        [this](const Candidate& candidate) { return tracks_[candidate.track].object_id >= 0; });
+  match_stage(candidates_.begin(), probation);
+  const auto still_open = std::remove_if(probation, candidates_.end(), [this](const Candidate& candidate) {
+    return detection_track_[candidate.detection] != kUnmatched;
+  });
+  match_stage(probation, still_open);
+}
+
 // The optimal matching decomposes over the connected components of the candidate graph, which in
 // real scenes hold one or a few tracks: each is solved on its own.
-void IouTracker::match_candidates() {
+void IouTracker::match_stage(std::vector<Candidate>::iterator first_candidate,
+                             std::vector<Candidate>::iterator last_candidate) {
+  if (first_candidate == last_candidate) return;
   const int track_count = static_cast<int>(tracks_.size());
   const std::size_t nodes = tracks_.size() + detection_track_.size();
   component_parent_.resize(nodes);
@@ -198,21 +213,21 @@ void IouTracker::match_candidates() {
     }
     return node;
   };
-  for (const Candidate& candidate : candidates_)
-    component_parent_[root(candidate.track)] = root(track_count + candidate.detection);
-  for (const Candidate& candidate : candidates_)
-    component_parent_[candidate.track] = root(candidate.track);
+  for (auto candidate = first_candidate; candidate != last_candidate; ++candidate)
+    component_parent_[root(candidate->track)] = root(track_count + candidate->detection);
+  for (auto candidate = first_candidate; candidate != last_candidate; ++candidate)
+    component_parent_[candidate->track] = root(candidate->track);
 
-  std::sort(candidates_.begin(), candidates_.end(), [this](const Candidate& a, const Candidate& b) {
+  std::sort(first_candidate, last_candidate, [this](const Candidate& a, const Candidate& b) {
     const int component_a = component_parent_[a.track];
     const int component_b = component_parent_[b.track];
     if (component_a != component_b) return component_a < component_b;
     return a.track != b.track ? a.track < b.track : a.detection < b.detection;
   });
   local_index_.assign(nodes, -1);
-  for (auto first = candidates_.cbegin(); first != candidates_.cend();) {
+  for (auto first = first_candidate; first != last_candidate;) {
     auto last = first;
-    while (last != candidates_.cend() && component_parent_[last->track] == component_parent_[first->track]) ++last;
+    while (last != last_candidate && component_parent_[last->track] == component_parent_[first->track]) ++last;
     assign_component(first, last);
     first = last;
   }
@@ -241,8 +256,8 @@ void IouTracker::assign_component(std::vector<Candidate>::const_iterator first,
       component_detections_.push_back(it->detection);
     }
   }
-  // The solver wants rows <= columns: the smaller side are the rows. Cost -IoU for allowed pairs
-  // and 0 for the others, so the minimum is the matching of greatest summed IoU.
+  // The solver wants rows <= columns: the smaller side are the rows. Cost -weight for allowed
+  // pairs and 0 for the others, so the minimum is the matching of greatest summed weight.
   const bool tracks_are_rows = component_tracks_.size() <= component_detections_.size();
   const std::size_t rows = tracks_are_rows ? component_tracks_.size() : component_detections_.size();
   const std::size_t columns = tracks_are_rows ? component_detections_.size() : component_tracks_.size();
@@ -251,7 +266,7 @@ void IouTracker::assign_component(std::vector<Candidate>::const_iterator first,
     const int track = local_index_[it->track];
     const int detection = local_index_[track_count + it->detection];
     const std::size_t cell = tracks_are_rows ? track * columns + detection : detection * columns + track;
-    component_cost_[cell] = -it->iou;
+    component_cost_[cell] = -it->weight;
   }
   const std::vector<int>& assignment = solver_.solve(component_cost_, rows, columns);
   for (std::size_t row = 0; row < rows; ++row) {
@@ -279,6 +294,19 @@ void IouTracker::update_line_crossings(Track& track) {
   track.anchor_side = side;
 }
 
+void IouTracker::start_track(const Detection& detection, int index, const FrameTime& time) {
+  Track& track = tracks_.emplace_back();
+  track.last = detection;
+  track.expected = detection.box;
+  if (settings_.predict) track.motion.emplace(detection.box);
+  track.best_confidence = detection.confidence;
+  track.hits = 1;
+  track.start_ns = track.last_ns = time.time_ns;
+  track.start_timestamp = time.timestamp;
+  track.detection = index;
+  if (settings_.line) update_line_crossings(track);
+}
+
 void IouTracker::report(Track& track) {
   track.object_id = next_object_id_++;
   ++counts_.total;
@@ -302,7 +330,10 @@ EndedTrack IouTracker::ended_record(const Track& track, const std::string& ended
 const FrameUpdate& IouTracker::update(const std::vector<Detection>& detections, const FrameTime& time) {
   update_.detections.assign(detections.size(), std::nullopt);
   update_.ended.clear();
-  for (Track& track : tracks_) track.detection = -1;
+  for (Track& track : tracks_) {
+    track.detection = -1;
+    if (track.motion) track.expected = track.motion->predict();
+  }
   find_candidates(detections);
   match_candidates();
 
@@ -314,6 +345,8 @@ const FrameUpdate& IouTracker::update(const std::vector<Detection>& detections, 
     if (track.detection >= 0) {
       const Detection& detection = detections[track.detection];
       track.last = detection;
+      track.expected = detection.box;
+      if (track.motion) track.motion->update(detection.box);
       track.best_confidence = std::max(track.best_confidence, detection.confidence);
       ++track.hits;
       track.misses = 0;
@@ -330,15 +363,7 @@ const FrameUpdate& IouTracker::update(const std::vector<Detection>& detections, 
 
   // Unmatched detections start tracks, on probation.
   for (std::size_t index = 0; index < detections.size(); ++index) {
-    if (detection_track_[index] != kUnmatched) continue;
-    Track& track = tracks_.emplace_back();
-    track.last = detections[index];
-    track.best_confidence = track.last.confidence;
-    track.hits = 1;
-    track.start_ns = track.last_ns = time.time_ns;
-    track.start_timestamp = time.timestamp;
-    track.detection = static_cast<int>(index);
-    if (settings_.line) update_line_crossings(track);
+    if (detection_track_[index] == kUnmatched) start_track(detections[index], static_cast<int>(index), time);
   }
 
   // Tracks become reported (get an id) in the order they started; the views below point into

@@ -2,9 +2,20 @@
 // Using Image Information", AVSS 2017), made for real video: plain C++, no GStreamer.
 //
 // Differences from the paper, all for live video where detectors flicker:
-// * each frame's detections are matched to the live tracks one-to-one by the assignment that
-//   maximises the summed IoU (Hungarian algorithm), not greedily, so crossing objects keep their
-//   ids; pairs below the IoU threshold (and, per class, of different classes) never match;
+// * each frame's detections are matched to the live tracks one-to-one by an optimal assignment
+//   (Hungarian algorithm), not greedily, so crossing objects keep their ids; pairs below the IoU
+//   threshold (and, per class, of different classes) never match. A pair weighs its IoU plus
+//   log2 of the track's matched frames: where two tracks want one detection, a track twice as old
+//   as the other keeps it whatever the overlaps (IoU differs by less than 1), so a young duplicate
+//   track can't take an established object's detection, while between tracks of similar age the
+//   better overlap wins; where every track can be matched either way, the ages cancel out and the
+//   summed IoU decides;
+// * the matching is a cascade, as in DeepSORT: tracks with an id first, then tracks on probation
+//   against the detections left over, so a track started by a weak duplicate detection never
+//   takes a known object's detection (the paper's greedy loop gets both by serving older tracks
+//   first, at the price of swapping crossing objects);
+// * optionally (`predict`), each track's box is predicted by constant velocity (a Kalman filter,
+//   as in SORT) and matched by its IoU with the predicted box, in particular across gaps;
 // * a track with an id survives `max_age` frames without a match (short detection gaps keep the
 //   id); a track on probation ends at its first miss, as DeepSORT's tentative tracks do, so the
 //   stale box of a false positive can't take a real object's detection frames later;
@@ -20,14 +31,10 @@
 #include <string_view>
 #include <vector>
 
-namespace emi::tracking {
+#include "tracking/box.h"
+#include "tracking/motion_filter.h"
 
-struct Box {
-  double left = 0;
-  double top = 0;
-  double width = 0;
-  double height = 0;
-};
+namespace emi::tracking {
 
 // Intersection over union; 0 when either box is empty.
 double intersection_over_union(const Box& a, const Box& b);
@@ -54,6 +61,7 @@ struct TrackerSettings {
   unsigned min_hits = 3;         // t_min: matched frames before a track is reported
   unsigned max_age = 5;          // frames a track with an id survives unmatched; one more: it ends
   bool per_class = true;         // only detections of the track's class_id and label match
+  bool predict = false;          // match against each track's box predicted by constant velocity
   std::optional<Segment> line;   // count crossings of this segment
 };
 
@@ -143,6 +151,8 @@ class IouTracker {
   struct Track {
     std::int64_t object_id = -1;  // -1 until reported
     Detection last;               // the last matched detection
+    Box expected;                 // where it is looked for in this frame: last.box, or predicted
+    std::optional<MotionFilter> motion;  // with predict
     double best_confidence = 0;
     unsigned hits = 0;            // matched frames
     unsigned misses = 0;          // frames since the last match
@@ -158,7 +168,7 @@ class IouTracker {
   struct Candidate {
     int track;
     int detection;
-    double iou;
+    double weight;  // what the pair adds to the assignment: IoU + log2(the track's matched frames)
   };
   // detection_track_ holds, per detection, its track's index or one of these.
   static constexpr int kIgnored = -2;
@@ -166,8 +176,10 @@ class IouTracker {
 
   void find_candidates(const std::vector<Detection>& detections);
   void match_candidates();
+  void match_stage(std::vector<Candidate>::iterator first, std::vector<Candidate>::iterator last);
   void assign_component(std::vector<Candidate>::const_iterator first,
                         std::vector<Candidate>::const_iterator last);
+  void start_track(const Detection& detection, int index, const FrameTime& time);
   void update_line_crossings(Track& track);
   void report(Track& track);
   EndedTrack ended_record(const Track& track, const std::string& ended_timestamp) const;
