@@ -4,7 +4,13 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -509,6 +515,137 @@ TEST(EmAiMeta, PaceAlwaysHoldsEachFrameUntilItsSignalIsHandled) {
     ++checked;
   }
   EXPECT_EQ(checked, 5);
+}
+
+// Record rule: a clip from the event at frame `frame` on, `seconds` before and after it.
+json record_at_frame(int frame, double seconds) {
+  json rules = kRecordOver20;
+  rules[0]["and"] = {{{"key", "probability"}, {"operator", "=="}, {"value", frame}}};
+  rules[0]["action"]["duration_in_seconds"] = seconds;
+  rules[0]["action"]["max_duration_in_seconds"] = seconds;
+  return rules;
+}
+
+std::vector<fs::path> files_with_extension(const fs::path& dir, const std::string& extension) {
+  std::vector<fs::path> found;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error))
+    if (entry.path().extension() == extension) found.push_back(entry.path());
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& word) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) ++count;
+  return count;
+}
+
+// The process AClipOfAProcessKilledMidClipPlays kills: records a live source until killed.
+TEST(EmAiMeta, DISABLED_RecordsUntilKilled) {
+  const char* dir_text = std::getenv("EMI_KILLED_DIR");
+  if (dir_text == nullptr) GTEST_SKIP() << "run by AClipOfAProcessKilledMidClipPlays";
+  const fs::path dir = dir_text;
+  Watched watched(pipeline_into("videotestsrc is-live=true pattern=ball ! "
+                                "video/x-raw,format=RGBA,width=160,height=120,framerate=30/1",
+                                "location=" + (dir / "out.jsonl").string() + " record-dir=" + (dir / "clips").string() +
+                                    " stream-config=" + (dir / "stream.json").string()));
+  ASSERT_NE(gst_element_set_state(watched.element.get(), GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  MessagePtr error(gst_bus_timed_pop_filtered(watched.bus.get(), GST_CLOCK_TIME_NONE, GST_MESSAGE_ERROR));
+  FAIL() << text_of(error.get()).message;
+}
+
+TEST(EmAiMeta, AClipOfAProcessKilledMidClipPlays) {
+  const fs::path dir = scratch_dir("killed");
+  write_stream_config(dir, record_at_frame(10, 60));  // a clip from 0 s to 60 s: killed long before
+  gchar** environment = g_environ_setenv(g_get_environ(), "EMI_KILLED_DIR", dir.c_str(), TRUE);
+  const gchar* arguments[] = {"/proc/self/exe", "--gtest_filter=EmAiMeta.DISABLED_RecordsUntilKilled",
+                              "--gtest_also_run_disabled_tests", nullptr};
+  GPid child = 0;
+  GError* error = nullptr;
+  const gboolean spawned = g_spawn_async(nullptr, const_cast<gchar**>(arguments), environment,
+                                         G_SPAWN_DO_NOT_REAP_CHILD, nullptr, nullptr, &child, &error);
+  g_strfreev(environment);
+  ASSERT_TRUE(spawned) << error->message;
+
+  // Until the clip being written has two complete fragments on disk (a fragment a second).
+  fs::path clip;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::vector<fs::path> clips = files_with_extension(dir / "clips", ".mp4");
+    if (!clips.empty() && occurrences(file_text(clips[0]), "moof") >= 2) {
+      clip = clips[0];
+      break;
+    }
+    g_usleep(20'000);
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  g_spawn_close_pid(child);
+  ASSERT_FALSE(clip.empty()) << "no clip with two fragments within a minute";
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the recorder ended before it was killed";
+
+  // The clip plays: at least the frames of its two complete fragments decode.
+  EXPECT_GE(decoded_frames(clip.string()), 30) << clip;
+  // Its sidecar, written when it started, lists its event.
+  fs::path sidecar = clip;
+  sidecar.replace_extension(".json");
+  const json partial = json::parse(file_text(sidecar));
+  EXPECT_EQ(partial["complete"], false);
+  EXPECT_EQ(partial["events"].size(), 1u);
+
+  // A second run appends to the signals (the killed run's torn last line, if any, dropped) and
+  // names its clip after the killed run's: nothing is overwritten.
+  Watched again(pipeline_into("videotestsrc num-buffers=20 ! video/x-raw,format=RGBA,width=160,height=120",
+                              "append=true location=" + (dir / "out.jsonl").string() + " record-dir=" +
+                                  (dir / "clips").string() + " stream-config=" + (dir / "stream.json").string()));
+  run_to_eos(again);
+  const std::vector<json> lines = json_lines(dir / "out.jsonl");  // every line parses
+  EXPECT_GT(lines.size(), 20u);
+  const std::vector<fs::path> clips = files_with_extension(dir / "clips", ".mp4");
+  ASSERT_EQ(clips.size(), 2u);
+  const std::vector<json> recorded = messages_named(again, "emi-clip-recorded");
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_EQ(recorded[0]["id"], 2);
+  EXPECT_NE(recorded[0]["path"], clip.string());
+  EXPECT_GE(decoded_frames(clip.string()), 30) << "the killed run's clip was overwritten";
+}
+
+TEST(EmAiMeta, AFullDiskIsCountedAndReportedNotACrash) {
+  const fs::path dir = scratch_dir("full");
+  write_stream_config(dir, record_at_frame(5, 2));
+  // Files may not grow past 16 KiB (the signals reach it after ~40 frames, the clip with its first
+  // fragment): writes fail with EFBIG as they would with ENOSPC.
+  struct rlimit saved {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const struct rlimit small { 16 * 1024, saved.rlim_max };
+  void (*saved_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  Watched watched(pipeline_into("videotestsrc num-buffers=90 pattern=snow ! "
+                                "video/x-raw,format=RGBA,width=320,height=240,framerate=30/1",
+                                "location=" + (dir / "out.jsonl").string() + " record-dir=" + (dir / "clips").string() +
+                                    " stream-config=" + (dir / "stream.json").string()));
+  run_to_eos(watched);
+  const guint64 lost_signals = aimeta_counter(watched, "lost-signals");
+  const guint64 lost_clips = aimeta_counter(watched, "lost-clips");
+  gst_element_set_state(watched.element.get(), GST_STATE_NULL);
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, saved_handler);
+
+  EXPECT_GT(lost_signals, 0u);
+  EXPECT_EQ(lost_clips, 1u);
+  const std::vector<json> lines = json_lines(dir / "out.jsonl");  // each line whole: none cut
+  EXPECT_EQ(lines.size() + lost_signals, 90u + 90 + 1);  // each signal, its events' line, and the firing
+  int write_warnings = 0;
+  int clip_warnings = 0;
+  for (const MessagePtr& warning : watched.take(GST_MESSAGE_WARNING)) {
+    const std::string message = text_of(warning.get()).message;
+    if (message.find("out.jsonl: write failed") != std::string::npos) ++write_warnings;
+    if (message.find("record: could not write") != std::string::npos) ++clip_warnings;
+  }
+  EXPECT_EQ(write_warnings, 1);  // rate-limited: one for the whole burst
+  EXPECT_EQ(clip_warnings, 1);
 }
 
 }  // namespace
