@@ -364,12 +364,13 @@ def counter_stages(classifier_module, classifier_options, max_age=1):
 # The shapes' crops are 36-56 px: 112 enlarges every crop, 32 shrinks every crop.
 @pytest.mark.parametrize("input_size", [112, 32])
 def test_image_classification_equals_torch_on_each_objects_crop(squeezenet_weights, imagenet_labels, input_size):
+    """The seed's way (classify_every_object): every object of every frame, tracked or not."""
     path, model = squeezenet_weights
     scene = MovingShapes()
     frames = scene.frames(10)
     records = run_frames(frames, counter_stages(
         os.path.join(COUNTER_RESOURCE, "image_classification.py"),
-        {"weights": path, "device": "cpu", "input_size": input_size}))
+        {"weights": path, "device": "cpu", "input_size": input_size, "classify_every_object": True}))
     last_results = {}
     classified = ended = 0
     for number, record in enumerate(records):
@@ -396,6 +397,39 @@ def test_image_classification_equals_torch_on_each_objects_crop(squeezenet_weigh
     assert records[-1]["counts"]["total"] == 3
 
 
+def test_image_classification_classifies_tracks_when_confirmed_and_every_reclassify_interval(squeezenet_weights):
+    path, _ = squeezenet_weights
+    program = load_program(os.path.join(COUNTER_RESOURCE, "image_classification.py"))
+    scene = MovingShapes()
+    frames = scene.frames(16)
+    records = run_frames(frames, counter_stages(
+        os.path.join(COUNTER_RESOURCE, "image_classification.py"),
+        {"weights": path, "device": "cpu", "input_size": 32, "reclassify_interval": 5}, max_age=3))
+    first_classified = {}
+    for number, record in enumerate(records):
+        for obj in record.get("object", []):
+            if is_ended(obj):
+                continue
+            if obj["object_id"] < 0:  # not confirmed yet: not classified
+                assert obj.get("emcustom") in (None, {})
+                continue
+            first_classified.setdefault(obj["object_id"], number)
+            assert "predicted_class" in obj["emcustom"]
+    assert len(first_classified) == 3
+    # Counting the calls: what the program classifies on each frame, by the same rule.
+    classifier = program.ObjectClassifier(None, [], torch.device("cpu"), input_size=32, reclassify_interval=5)
+    due = []
+    for number in range(12):
+        objects = [{"object_id": 1, "rect_params": {}}, {"object_id": -1, "rect_params": {}}]
+        due.append([classifier.is_due(obj, number) for obj in objects])
+        if due[-1][0]:
+            classifier.track_results[1] = program.TrackResult({"predicted_class": "x"}, number)
+    assert [frame[0] for frame in due] == [number % 5 == 0 for number in range(12)]
+    assert not any(frame[1] for frame in due)
+    with pytest.raises(ValueError, match="option 'reclassify_interval'"):
+        program.settings_of({"reclassify_interval": -1})
+
+
 def test_image_classification_resizes_alike_with_opencv_and_with_torch():
     """The CPU's OpenCV resize and the torch resize used on CUDA give the same batch."""
     program = load_program(os.path.join(COUNTER_RESOURCE, "image_classification.py"))
@@ -414,43 +448,74 @@ def test_image_classification_resizes_alike_with_opencv_and_with_torch():
     assert torch.allclose(with_opencv, with_torch, atol=1e-4)
 
 
-def test_object_detector_with_random_weights_returns_well_formed_objects(tmp_path):
-    program = load_program(os.path.join(COUNTER_RESOURCE, "object_detector.py"))
-    models_dir = str(tmp_path / "models")
-    assert program.model_weights.command_line(program.MODEL, COUNTER_RESOURCE,
-                                              ["--random-weights", "--models-dir", models_dir]) == 0
-    labels = read_labels(os.path.join(COUNTER_RESOURCE, "coco_labels.txt"))
-    scene = MovingShapes()
-    records = run_frames(scene.frames(2), [("empycustom", {
+YOLOX = os.path.join(SOURCE_ROOT, "resource", "models", "yolox_nano.onnx")
+COCO_LABELS = os.path.join(SOURCE_ROOT, "resource", "models", "coco_80cl.txt")
+MEDIA = os.path.join(os.environ.get("EMI_SHARED", os.path.join(os.path.dirname(SOURCE_ROOT), "shared")), "media")
+
+
+def entrance_frames(numbers, size=360):
+    """Frames of the real shop-entrance clip as the app gets them (360×360 RGBA); skips the test
+    when ../shared/media is absent."""
+    import cv2
+
+    path = os.path.join(MEDIA, "entrance_360p.mp4")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is absent (the shared media folder holds the real clips of people)")
+    capture = cv2.VideoCapture(path)
+    frames = []
+    for number in numbers:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, number)
+        ok, frame = capture.read()
+        assert ok
+        frames.append(cv2.cvtColor(cv2.resize(frame, (size, size)), cv2.COLOR_BGR2RGBA))
+    return frames
+
+
+def test_object_detector_finds_people_as_emdetect_does():
+    frames = entrance_frames([0, 165, 330])
+    program = run_frames(frames, [("empycustom", {
         "module": os.path.join(COUNTER_RESOURCE, "object_detector.py"), "mode": "detect",
-        "options": {"models_dir": models_dir, "min_confidence": 0.0, "fallback": "none"},
-        "on-error": "fail"})])
-    for record in records:
-        objects = record["object"]
-        assert objects
-        for obj in objects:
-            left, top, width, height = box_of(obj)
-            assert 0 <= left and 0 <= top and left + width <= 360 and top + height <= 360
-            assert obj["obj_label"] == labels[obj["class_id"]]
-            assert 0.0 <= obj["confidence"] <= 1.0
-            assert obj["object_id"] == -1
+        "options": {"model": YOLOX, "labels": COCO_LABELS}, "on-error": "fail"})])
+    element = run_frames(frames, [("emdetect", {"model": YOLOX, "labels-file": COCO_LABELS,
+                                                "object-class": "person", "threshold": 0.3})])
+    for from_program, from_element in zip(program, element):
+        people = from_program["object"]
+        # 18-23 people are in view at the entrance. The app's input (the seed's 360×360) squeezes the
+        # 640×360 clip to 56% of its width, and YOLOX-Nano finds 6-11 of these narrowed people
+        # (15-17 at 640×360): at least 4, never more than are in view.
+        assert 4 <= len(people) <= 23
+        assert {obj["obj_label"] for obj in people} == {"person"}
+        assert [box_of(obj) for obj in people] == [box_of(obj) for obj in from_element["object"]]
 
 
-def test_object_detector_without_weights_detects_motion(tmp_path, monkeypatch):
+def test_object_detector_without_a_model_detects_motion(tmp_path):
     program = load_program(os.path.join(COUNTER_RESOURCE, "object_detector.py"))
-    program.start({"models_dir": str(tmp_path / "empty")})
-    assert isinstance(program.detector, program.MotionDetector)
+    missing = str(tmp_path / "missing.onnx")
+    program.start({"model": missing})
+    assert isinstance(program.primary.motion, program.MotionDetector)
+    with pytest.raises(FileNotFoundError, match=f"no model {missing} .*prepare_resource.sh"):
+        program.start({"model": missing, "fallback": "none"})
+    with pytest.raises(ValueError, match="option 'object_class'"):
+        program.start({"model": missing, "object_class": "person"})
 
-    def unreachable(url, destination, *args, **kwargs):
-        raise urllib.error.URLError("network unreachable (test)")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", unreachable)
-    with pytest.raises(program.model_weights.WeightsUnavailable) as error:
-        program.start({"models_dir": str(tmp_path / "empty"), "fallback": "none"})
-    assert "prepare_resource.sh --detector-weights FILE" in str(error.value)
-    assert "--random-weights" not in str(error.value)
-    with pytest.raises(program.model_weights.WeightsUnavailable, match="no such checkpoint"):
-        program.start({"weights": str(tmp_path / "missing.pth")})  # named weights never fall back
+def test_object_detector_installs_yolox_or_a_detector_that_works(tmp_path):
+    app_copy = shutil.copytree(COUNTER_APP, str(tmp_path / "counter"),
+                               ignore=shutil.ignore_patterns("models", "__pycache__"))
+    script = os.path.join(app_copy, "resource", "object_detector.py")
+    models = os.path.join(app_copy, "resource", "models")
+    env = {**os.environ, "PYTHONPATH": os.path.join(SOURCE_ROOT, "python")}
+    installed = subprocess.run([sys.executable, script, "--install-model"], capture_output=True, text=True, env=env)
+    assert installed.returncode == 0, installed.stderr
+    assert filecmp.cmp(os.path.join(models, "detector.onnx"), YOLOX, shallow=False)
+    assert filecmp.cmp(os.path.join(models, "coco_80cl.txt"), COCO_LABELS, shallow=False)
+    not_a_model = tmp_path / "notes.onnx"
+    not_a_model.write_text("not a detector\n")
+    refused = subprocess.run([sys.executable, script, "--install-model", str(not_a_model)], capture_output=True,
+                             text=True, env=env)
+    assert refused.returncode == 1
+    assert f"model {not_a_model} is not an ONNX model" in refused.stderr
+    assert filecmp.cmp(os.path.join(models, "detector.onnx"), YOLOX, shallow=False)  # kept
 
 
 # ---------------------------------------------------------------------------------------------
@@ -589,7 +654,8 @@ def test_the_templates_are_valid_apps_with_the_seeds_pipelines():
                        os.path.join(COUNTER_RESOURCE, "model_weights.py"), shallow=False)
     assert len(read_labels(os.path.join(VIDEO_RESOURCE, "kinetics_400_labels.txt"))) == 400
     assert len(read_labels(os.path.join(COUNTER_RESOURCE, "imagenet_labels.txt"))) == 1000
-    assert len(read_labels(os.path.join(COUNTER_RESOURCE, "coco_labels.txt"))) == 91
+    counter_primary = counter.stages[0].properties
+    assert '"object_class": ["person"]' in counter_primary["options"]
 
 
 def test_the_stream_configs_hold_the_seeds_rules():
@@ -663,14 +729,14 @@ def test_prepare_resource_of_the_counter(tmp_path):
     models = os.path.join(app_copy, "resource", "models")
     failed = prepare(app_copy)
     assert failed.returncode == 1
-    assert "--detector-weights FILE" in failed.stderr  # the detector is optional: motion instead
     assert "squeezenet1_1 could not be loaded" in failed.stderr
+    # YOLOX-Nano comes from emi's own copy: no network needed.
+    assert filecmp.cmp(os.path.join(models, "detector.onnx"), YOLOX, shallow=False)
     finished = prepare(app_copy, "--random-weights")
     assert finished.returncode == 0, finished.stderr
     state = torch.load(os.path.join(models, "squeezenet1_1.pth"), weights_only=True)
     seeded = fixtures.eval_model(squeezenet1_1, seed=0)  # the script's seed: the same weights every time
     assert all(torch.equal(state[key], value) for key, value in seeded.state_dict().items())
-    assert not os.path.exists(os.path.join(models, "ssdlite320_mobilenet_v3_large.pth"))
 
 
 # ---------------------------------------------------------------------------------------------

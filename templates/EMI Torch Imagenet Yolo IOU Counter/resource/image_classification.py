@@ -7,6 +7,12 @@ one per object, in the objects' order, so empycustom attaches result i to object
 
     [{"predicted_class": "black swan", "probability": 97.1}, ...]    probability: softmax, percent
 
+Tracks, not every object of every frame (as emclassify's reclassify-interval): a tracked object
+(object_id >= 0) is classified when its track is confirmed and then every `reclassify_interval`
+frames, keeping its last result in between; objects the tracker has not confirmed (object_id -1)
+are not classified. With 15-20 people in view this is what keeps the app in real time on a CPU.
+`classify_every_object: true` is the seed's way: every object of every frame, tracked or not.
+
 The tracker appends the record of each track that ended (tracking_ended_time set) to the objects;
 it is not in the picture, so it is not classified again: it gets the track's last result.
 
@@ -18,6 +24,8 @@ Frames are RGB(A) (the app's input format RGBA). Options (the app config's empyc
 paths relative to this file's folder unless absolute):
     device      "auto" (CUDA when present, else the CPU), "cpu", "cuda", "cuda:1"      ("auto")
     input_size  crops are resized to input_size × input_size                       (224)
+    reclassify_interval  classify a track again after this many frames; 0: once     (30)
+    classify_every_object  the seed's way: every object, every frame                (false)
     weights     a checkpoint to load instead of models/squeezenet1_1.pth           ("")
     models_dir  torch's hub dir and installed weights                              ("models")
     labels      one label per line                                     ("imagenet_labels.txt")
@@ -25,6 +33,7 @@ paths relative to this file's folder unless absolute):
 Run as a script, it installs weights (see model_weights.py): --install-weights FILE | --random-weights.
 """
 
+import dataclasses
 import os
 import sys
 import warnings
@@ -42,8 +51,8 @@ MODEL = model_weights.ModelSpec("squeezenet1_1", lambda weights: squeezenet1_1(w
 # The seed's normalisation (ImageNet's), on pixels in [0, 1].
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-DEFAULT_OPTIONS = {"device": "auto", "input_size": 224, "weights": "",
-                   "models_dir": model_weights.MODELS_DIR, "labels": "imagenet_labels.txt"}
+DEFAULT_OPTIONS = {"device": "auto", "input_size": 224, "reclassify_interval": 30, "classify_every_object": False,
+                   "weights": "", "models_dir": model_weights.MODELS_DIR, "labels": "imagenet_labels.txt"}
 NOT_ENDED = "N/A"
 
 # The frame is mapped read-only and never written to: torch.from_numpy's warning about it is noise.
@@ -56,6 +65,12 @@ def settings_of(options):
     size = settings["input_size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 32:
         raise ValueError(f"option 'input_size': {size!r} is not a whole number of at least 32")
+    interval = settings["reclassify_interval"]
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 0:
+        raise ValueError(f"option 'reclassify_interval': {interval!r} is not a whole number of frames (0: once)")
+    if not isinstance(settings["classify_every_object"], bool):
+        raise ValueError(f"option 'classify_every_object': {settings['classify_every_object']!r} is not "
+                         "true or false")
     return settings
 
 
@@ -76,18 +91,27 @@ def is_ended_track(obj):
     return obj.get("tracking_ended_time", NOT_ENDED) != NOT_ENDED
 
 
+@dataclasses.dataclass
+class TrackResult:
+    result: dict  # the track's last classification
+    classified_at: int  # frame index
+
+
 class ObjectClassifier:
-    def __init__(self, model, labels, device, input_size=224):
+    def __init__(self, model, labels, device, input_size=224, reclassify_interval=30, every_object=False):
         self.model = model
         self.labels = labels
         self.device = device
         self.input_size = input_size
+        self.reclassify_interval = reclassify_interval
+        self.every_object = every_object
+        self.frames = 0
         # OpenCV works on host memory: on CUDA the crops stay on the device and torch resizes them.
         self.resize_with_opencv = device.type == "cpu"
         # (x / 255 - mean) / std as one multiply and one subtract.
         self.scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=device).view(3, 1, 1)
         self.shift = torch.tensor([m / s for m, s in zip(MEAN, STD)], device=device).view(3, 1, 1)
-        self.track_results = {}  # object_id → the track's last result, for its ended record
+        self.track_results = {}  # object_id → TrackResult: reused between classifications, and for its ended record
 
     def resize_into(self, crop, target):
         """An h×w×3 uint8 crop, normalised and resized into `target`, a 3×size×size float tensor."""
@@ -118,13 +142,26 @@ class ObjectClassifier:
             pixels = pixels.to(self.device)  # the frame once, then the crops on the device
         return pixels[:, :, :3]
 
-    def inputs_of(self, pixels, objects):
+    def is_due(self, obj, index):
+        """Whether `obj` is classified on frame `index` (else it keeps its track's last result)."""
+        if self.every_object:
+            return True
+        object_id = obj.get("object_id", -1)
+        if not isinstance(object_id, int) or object_id < 0:
+            return False  # not a confirmed track
+        track = self.track_results.get(object_id)
+        if track is None:
+            return True
+        return self.reclassify_interval > 0 and index - track.classified_at >= self.reclassify_interval
+
+    def inputs_of(self, pixels, objects, index=None):
         """(the model's batch, one crop per object that gets classified; those objects' indices).
-        The batch is None when no object does: ended tracks and objects without a box don't."""
+        The batch is None when no object does: ended tracks, objects without a box and (with
+        `index`, the frame's) objects that are not due don't."""
         crops, slots = [], []
         for slot, obj in enumerate(objects):
             rect = obj.get("rect_params")
-            if is_ended_track(obj) or not rect:
+            if is_ended_track(obj) or not rect or (index is not None and not self.is_due(obj, index)):
                 continue
             crop = square_crop(pixels, rect)
             if crop.shape[0] == 0 or crop.shape[1] == 0:
@@ -141,12 +178,18 @@ class ObjectClassifier:
     def classify(self, frame, objects):
         """One result per object, in order: {"predicted_class", "probability"}, or {} for an object
         without a box (or an ended track never classified)."""
+        index = self.frames
+        self.frames += 1
         results = [{} for _ in objects]
         for slot, obj in enumerate(objects):
+            object_id = obj.get("object_id", -1)
             if is_ended_track(obj):
-                results[slot] = self.track_results.pop(obj.get("object_id"), {})
+                ended = self.track_results.pop(object_id, None)
+                results[slot] = ended.result if ended is not None else {}
+            elif not self.every_object and object_id in self.track_results:
+                results[slot] = self.track_results[object_id].result
         with torch.no_grad():
-            inputs, slots = self.inputs_of(self.pixels_of(frame), objects)
+            inputs, slots = self.inputs_of(self.pixels_of(frame), objects, index)
             if inputs is None:
                 return results
             probabilities, indices = self.model(inputs).softmax(1).max(1)
@@ -155,8 +198,8 @@ class ObjectClassifier:
                       "probability": 100.0 * probability}
             results[slot] = result
             object_id = objects[slot].get("object_id", -1)
-            if object_id >= 0:
-                self.track_results[object_id] = result
+            if isinstance(object_id, int) and object_id >= 0:
+                self.track_results[object_id] = TrackResult(result, index)
         return results
 
 
@@ -169,7 +212,8 @@ def start(options):
     model, origin, device = model_weights.open_model(MODEL, HERE, settings)
     labels = model_weights.read_labels(model_weights.resource_path(HERE, settings["labels"]))
     print(f"image_classification: squeezenet1_1 on {device}, weights from {origin}", flush=True)
-    classifier = ObjectClassifier(model, labels, device, settings["input_size"])
+    classifier = ObjectClassifier(model, labels, device, settings["input_size"], settings["reclassify_interval"],
+                                  settings["classify_every_object"])
 
 
 def process_ip(io_buffer, in_meta, options):

@@ -1,52 +1,52 @@
-"""EMI Torch Imagenet Yolo IOU Counter's primary: objects by torchvision's SSDlite
-(ssdlite320_mobilenet_v3_large, COCO), run by `empycustom mode=detect`.
+"""EMI Torch Imagenet Yolo IOU Counter's primary: people (and any COCO classes the app lists) by
+a YOLO detector, YOLOX-Nano by default, run by `empycustom mode=detect` through the same code as
+the emdetect element (emi.inference.Detector: ONNX with onnxruntime or OpenCV's DNN module, the
+output layout guessed from the model, per-class NMS, boxes in frame pixels).
 
 Each frame's detections of at least `min_confidence` come back as new objects:
 
-    [{"rect_params": {"left", "top", "width", "height"}, "obj_label": "person", "class_id": 1,
+    [{"rect_params": {"left", "top", "width", "height"}, "obj_label": "person", "class_id": 0,
       "confidence": 0.91}, ...]
 
-Without detector weights (models/ssdlite320_mobilenet_v3_large.pth, or the pretrained ones that
-prepare_resource.sh downloads), the program says so once at start and detects moving objects
-with motion_detector.py instead (`fallback: "motion"`, the default), so the app shows boxes, ids,
-counts and classifications on any video. `fallback: "none"` makes missing weights an error (after
-trying the download): prepare_resource.sh uses it to fetch them.
+prepare_resource.sh installs the model as models/detector.onnx (emi's yolox_nano.onnx, or yours
+with --detector-weights FILE) with the COCO labels, models/coco_80cl.txt. Without a model file the
+program says so once at start and detects moving objects with motion_detector.py instead
+(`fallback: "motion"`, the default, OpenCV's MOG2 background subtraction), so the app shows boxes
+on any video. `fallback: "none"` makes a missing model an error.
 
-Frames are RGB(A) (the app's input format RGBA). Options (the app config's empycustom `options`;
-paths relative to this file's folder unless absolute):
-    device          "auto" (CUDA when present, else the CPU), "cpu", "cuda", "cuda:1"  ("auto")
-    min_confidence  least detection score                                          (0.5)
-    fallback        "motion": detect moving objects when there are no weights; "none" ("motion")
+Options (the app config's empycustom `options`; paths relative to this file's folder unless
+absolute):
+    model           an ONNX detector (YOLOX, YOLOv5, YOLOv8), or any model emdetect takes
+                                                                       ("models/detector.onnx")
+    labels          one label per line, by class id                  ("models/coco_80cl.txt")
+    model_proc      a model-proc file (converter, preprocessing) when the model needs one  ("")
+    object_class    labels of the classes to keep; [] keeps all                    (["person"])
+    min_confidence  least detection score                                          (0.3)
+    backend         "auto", "onnxruntime", "opencv", "torch"                       ("auto")
+    device          "auto" (CUDA when present, else the CPU), "cpu", "cuda"         ("auto")
+    roi             detect only in these rectangles: "left,top,width,height;..."    ("")
+    fallback        "motion": detect moving objects when there is no model; "none"  ("motion")
     motion          motion_detector.py's options                                   ({})
-    weights         a checkpoint to load instead of models/ssdlite320_mobilenet_v3_large.pth ("")
-    models_dir      torch's hub dir and installed weights                          ("models")
-    labels          one label per line, by class id                                ("coco_labels.txt")
 
-Run as a script, it installs weights (see model_weights.py): --install-weights FILE | --random-weights.
+Run as a script, it installs a detector: --install-model [FILE] (no FILE: emi's YOLOX-Nano).
 """
 
+import argparse
 import os
+import shutil
 import sys
-import warnings
 
-import torch
-from torchvision.models.detection import SSDLite320_MobileNet_V3_Large_Weights, ssdlite320_mobilenet_v3_large
+import emi.inference
 
 import model_weights
 from motion_detector import MotionDetector
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODEL = model_weights.ModelSpec(
-    "ssdlite320_mobilenet_v3_large",
-    # weights_backbone=None: with no detector weights, nothing else is downloaded either.
-    lambda weights: ssdlite320_mobilenet_v3_large(weights=weights, weights_backbone=None),
-    SSDLite320_MobileNet_V3_Large_Weights.DEFAULT,
-    weights_flag="--detector-weights", offers_random=False)  # random boxes help no one: motion does
-DEFAULT_OPTIONS = {"device": "auto", "min_confidence": 0.5, "fallback": "motion", "motion": {},
-                   "weights": "", "models_dir": model_weights.MODELS_DIR, "labels": "coco_labels.txt"}
-
-# The frame is mapped read-only and never written to: torch.from_numpy's warning about it is noise.
-warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+MODEL_FILE = os.path.join("models", "detector.onnx")
+LABELS_FILE = os.path.join("models", "coco_80cl.txt")
+DEFAULT_OPTIONS = {"model": MODEL_FILE, "labels": LABELS_FILE, "model_proc": "", "object_class": ["person"],
+                   "min_confidence": 0.3, "backend": "auto", "device": "auto", "roi": "",
+                   "fallback": "motion", "motion": {}}
 
 
 def settings_of(options):
@@ -54,71 +54,115 @@ def settings_of(options):
     settings = model_weights.options_over_defaults(options, DEFAULT_OPTIONS)
     if settings["fallback"] not in ("motion", "none"):
         raise ValueError(f"option 'fallback': {settings['fallback']!r} is neither \"motion\" nor \"none\"")
-    if not isinstance(settings["min_confidence"], (int, float)) or not 0 <= settings["min_confidence"] <= 1:
-        raise ValueError(f"option 'min_confidence': {settings['min_confidence']!r} is not a number from 0 to 1")
+    confidence = settings["min_confidence"]
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
+        raise ValueError(f"option 'min_confidence': {confidence!r} is not a number from 0 to 1")
+    classes = settings["object_class"]
+    if not (isinstance(classes, list) and all(isinstance(label, str) for label in classes)):
+        raise ValueError(f"option 'object_class': {classes!r} is not a list of labels")
     return settings
 
 
-class TorchDetector:
-    def __init__(self, model, labels, device, min_confidence=0.5):
-        self.model = model
-        self.labels = labels
-        self.device = device
-        self.min_confidence = min_confidence
-
-    def detect(self, frame):
-        """The objects of an H×W×C RGB(A) frame, most confident first."""
-        with torch.no_grad():
-            pixels = torch.from_numpy(frame)
-            if self.device.type != "cpu":
-                pixels = pixels.to(self.device)
-            # The model takes 3×H×W images in [0, 1] and resizes and normalises them itself.
-            image = pixels[:, :, :3].permute(2, 0, 1).to(torch.float32, memory_format=torch.contiguous_format)
-            detections = self.model([image.div_(255.0)])[0]
-        keep = detections["scores"] >= self.min_confidence
-        objects = []
-        for (x1, y1, x2, y2), label, score in zip(detections["boxes"][keep].tolist(),
-                                                  detections["labels"][keep].tolist(),
-                                                  detections["scores"][keep].tolist()):
-            left, top = round(x1), round(y1)
-            objects.append({"rect_params": {"left": left, "top": top, "width": round(x2) - left,
-                                            "height": round(y2) - top},
-                            "obj_label": model_weights.label_of(self.labels, label),
-                            "class_id": label, "confidence": round(score, 4)})
-        return objects
+def open_detector(settings):
+    """The detector the settings name, or None when its model file is absent."""
+    model = settings["model"]
+    is_file = not model.startswith("torchvision.")
+    if is_file:
+        model = model_weights.resource_path(HERE, model)
+        if not os.path.exists(model):
+            return None
+    paths = {key: model_weights.resource_path(HERE, settings[key]) if settings[key] else ""
+             for key in ("labels", "model_proc")}
+    return emi.inference.Detector(model=model, labels_file=paths["labels"], model_proc=paths["model_proc"],
+                                  backend=settings["backend"], device=settings["device"],
+                                  threshold=float(settings["min_confidence"]),
+                                  object_class=",".join(settings["object_class"]), roi=settings["roi"])
 
 
-detector = None
+class Primary:
+    def __init__(self, options):
+        settings = settings_of(options)
+        self.detector = open_detector(settings)
+        self.motion = None
+        if self.detector is None:
+            model = model_weights.resource_path(HERE, settings["model"])
+            if settings["fallback"] == "none":
+                raise FileNotFoundError(f"object_detector: no model {model} (resource/prepare_resource.sh "
+                                        "installs emi's YOLOX-Nano there)")
+            print(f"object_detector: no model {model} (resource/prepare_resource.sh installs emi's YOLOX-Nano "
+                  "there): detecting moving objects instead (motion_detector.py)", flush=True)
+            self.motion = MotionDetector(settings["motion"])
+        else:
+            print(f"object_detector: {settings['model']} on {self.detector.backend}, keeping "
+                  f"{', '.join(settings['object_class']) or 'every class'}", flush=True)
+
+    def detect(self, frame, pixel_format):
+        if self.motion is not None:
+            return self.motion.detect(frame)
+        return self.detector.detect(frame, pixel_format)
+
+
+primary = None
 
 
 def start(options):
-    global detector
-    settings = settings_of(options)
-    try:
-        model, origin, device = model_weights.open_model(MODEL, HERE, settings,
-                                                         download=settings["fallback"] == "none")
-    except model_weights.WeightsUnavailable:
-        if settings["weights"] or settings["fallback"] == "none":
-            raise
-        models_dir = model_weights.resource_path(HERE, settings["models_dir"])
-        print(f"object_detector: no {MODEL.name} weights in {models_dir} (resource/prepare_resource.sh "
-              f"downloads them, or installs yours with --detector-weights FILE): detecting moving "
-              f"objects instead (motion_detector.py)", flush=True)
-        detector = MotionDetector(settings["motion"])
-        return
-    labels = model_weights.read_labels(model_weights.resource_path(HERE, settings["labels"]))
-    print(f"object_detector: ssdlite320_mobilenet_v3_large on {device}, weights from {origin}", flush=True)
-    detector = TorchDetector(model, labels, device, settings["min_confidence"])
+    global primary
+    primary = Primary(options)
 
 
 def process_ip(io_buffer, in_meta, options):
-    return detector.detect(io_buffer)
+    # The app's input format is RGBA; a 3-channel frame is RGB.
+    return primary.detect(io_buffer, "RGBA" if io_buffer.shape[2] == 4 else "RGB")
 
 
 def stop(options):
-    global detector
-    detector = None
+    global primary
+    primary = None
+
+
+def shipped_model():
+    """emi's YOLOX-Nano and its labels: (model, labels) paths, or None when emi has none."""
+    folder = emi.inference.SHIPPED_MODELS_DIR
+    model, labels = os.path.join(folder, "yolox_nano.onnx"), os.path.join(folder, "coco_80cl.txt")
+    return (model, labels) if os.path.isfile(model) and os.path.isfile(labels) else None
+
+
+def install_model(source):
+    """Copies a detector (`source`, or emi's YOLOX-Nano) to models/detector.onnx, after checking
+    that it detects, and the COCO labels beside it. Keeps an installed model when no file is
+    given."""
+    target = os.path.join(HERE, MODEL_FILE)
+    labels_target = os.path.join(HERE, LABELS_FILE)
+    shipped = shipped_model()
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if shipped is not None and not os.path.exists(labels_target):
+        shutil.copyfile(shipped[1], labels_target)
+    if not source:
+        if os.path.exists(target):
+            print(f"object_detector: keeping the installed {target}")
+            return 0
+        if shipped is None:
+            print(f"object_detector: emi has no YOLOX-Nano in {emi.inference.SHIPPED_MODELS_DIR}; install a "
+                  "detector with --detector-weights FILE", file=sys.stderr)
+            return 1
+        source = shipped[0]
+    import numpy
+
+    try:
+        detector = emi.inference.Detector(model=source, labels_file=labels_target, threshold=0.3)
+        detector.detect(numpy.zeros((64, 64, 4), numpy.uint8))
+    except emi.inference.ModelSetupError as error:
+        print(f"object_detector: {error}", file=sys.stderr)
+        return 1
+    partial = target + ".partial"
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
+    print(f"object_detector: installed {source} as {target}")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(model_weights.command_line(MODEL, HERE))
+    parser = argparse.ArgumentParser(description="Installs the counter's detector")
+    parser.add_argument("--install-model", nargs="?", const="", metavar="FILE", required=True,
+                        help="an ONNX detector (YOLOX, YOLOv5, YOLOv8); no FILE: emi's YOLOX-Nano")
+    sys.exit(install_model(parser.parse_args().install_model))

@@ -2,14 +2,16 @@
 # Prepares the models of EMI Torch Imagenet Yolo IOU Counter, as the seed does: runs GStreamer
 # pipelines whose programs' start() load the models, which downloads torchvision's pretrained
 # weights into models/ (torch's hub dir) the first time.
+#   YOLOX-Nano (the primary, object_detector.py): installed from emi's own copy (no network), as
+#     models/detector.onnx with models/coco_80cl.txt; without it the app detects moving objects.
 #   SqueezeNet 1.1 (the secondary, image_classification.py): needed.
-#   SSDlite (the primary, object_detector.py): optional; without it the app detects moving objects.
 #
 #   ./prepare_resource.sh                          download the pretrained weights (needs the network)
 #   ./prepare_resource.sh --weights FILE           install a squeezenet1_1 checkpoint you have
 #   ./prepare_resource.sh --random-weights         randomly initialised squeezenet1_1 weights (seeded):
 #                                                  the app runs end to end, its classes mean nothing
-#   ./prepare_resource.sh --detector-weights FILE  install an ssdlite320_mobilenet_v3_large checkpoint
+#   ./prepare_resource.sh --detector-weights FILE  install another ONNX detector (YOLOX, YOLOv5, YOLOv8
+#                                                  of the 80 COCO classes) instead of YOLOX-Nano
 # (--detector-weights goes with any of the others.)
 #
 # Re-running is harmless: installed weights are kept and a finished download is not repeated.
@@ -83,9 +85,7 @@ case $classifier_mode in
   install) "$python" "$classifier" --install-weights "$classifier_weights" ;;
   random) "$python" "$classifier" --random-weights ;;
 esac
-if [ -n "$detector_weights" ]; then
-  "$python" "$detector" --install-weights "$detector_weights"
-fi
+"$python" "$detector" --install-model "$detector_weights" || exit 1
 
 # Runs one frame through a program whose start() loads its model (installed weights, or the
 # pretrained ones, downloaded).
@@ -95,9 +95,9 @@ load_model() {
 }
 
 if ! load_model empycustom mode=detect module="\"$detector\"" options='{"fallback": "none"}'; then
-  echo "prepare_resource.sh: no ssdlite320_mobilenet_v3_large weights (the error above says why)." \
-       "The app detects moving objects instead; to detect COCO objects, install a checkpoint you" \
-       "have with $0 --detector-weights FILE" >&2
+  echo "prepare_resource.sh: the detector could not be loaded (the error above says why)." \
+       "The app detects moving objects instead; to detect COCO objects, install an ONNX detector" \
+       "with $0 --detector-weights FILE" >&2
 fi
 
 if ! load_model empycustom module="\"$classifier\""; then
