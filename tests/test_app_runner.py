@@ -359,3 +359,51 @@ def test_apps_with_helpers_of_the_same_name_each_import_their_own(tmp_path):
         assert results[who] == [{"helper": who, "imported": who}] * 3
     assert "helper" not in sys.modules  # nothing leaks under the bare name
     assert not [name for name in sys.modules if name.startswith("_emi_app_")]  # dropped at stop
+
+
+def environment_without_emi():
+    """The test environment less our plugin and package: what a shell outside ./emi has."""
+    environment = dict(os.environ)
+    environment["GST_PLUGIN_PATH_1_0"] = ":".join(
+        folder for folder in environment["GST_PLUGIN_PATH_1_0"].split(":")
+        if not os.path.isfile(os.path.join(folder, "libgstemi.so")))
+    environment.pop("PYTHONPATH")
+    return environment
+
+
+@pytest.mark.parametrize("template", ["EMI Torch 3DCNN", "EMI Torch Imagenet Yolo IOU Counter"])
+def test_prepare_resource_finds_the_emi_that_created_the_app(tmp_path, template):
+    folder = cli.new_app(os.path.join(SOURCE_ROOT, "templates", template), str(tmp_path / "app"))
+    origin = dict(line.split("=", 1) for line in open(os.path.join(folder, cli.ORIGIN_NAME))
+                  if "=" in line and not line.startswith("#"))
+    assert os.path.isfile(os.path.join(origin["plugin_dir"].strip(), "libgstemi.so"))
+    assert origin["python_path"].strip() == os.path.join(SOURCE_ROOT, "python")
+    # A checkpoint that is not there: the script gets past finding the plugin, to the weights.
+    prepared = subprocess.run([os.path.join(folder, "resource", "prepare_resource.sh"), "--weights",
+                               str(tmp_path / "missing.pth")], env=environment_without_emi(),
+                              capture_output=True, text=True, timeout=300)
+    assert prepared.returncode == 1
+    assert "no empycustom element" not in prepared.stderr
+    assert f"{tmp_path / 'missing.pth'}: no such checkpoint" in prepared.stderr
+
+
+def test_prepare_resource_says_which_emi_is_missing(tmp_path):
+    folder = cli.new_app(os.path.join(SOURCE_ROOT, "templates", "EMI Torch 3DCNN"), str(tmp_path / "app"))
+    cli.write_origin(folder, {"plugin_dir": str(tmp_path / "gone"), "python_path": str(tmp_path / "gone"),
+                              "python": sys.executable})
+    prepared = subprocess.run([os.path.join(folder, "resource", "prepare_resource.sh"), "--random-weights"],
+                              env=environment_without_emi(), capture_output=True, text=True, timeout=300)
+    assert prepared.returncode == 1
+    assert (f"GStreamer has no empycustom element: this app was made by the emi whose plugin was in "
+            f"{tmp_path / 'gone'} (see {folder}/resource/../.emi-origin)") in prepared.stderr
+    assert "emi prepare APP_FOLDER" in prepared.stderr
+    assert not os.path.exists(os.path.join(folder, "resource", "models"))  # nothing half done
+
+
+def test_emi_prepare_runs_the_script_with_this_emi(tmp_path, capsys):
+    folder = cli.new_app(os.path.join(SOURCE_ROOT, "templates", "EMI Torch 3DCNN"), str(tmp_path / "app"))
+    os.remove(os.path.join(folder, cli.ORIGIN_NAME))  # an app copied by hand
+    assert cli.prepare_app(folder, ["--weights", str(tmp_path / "missing.pth")]) == 1
+    assert os.path.isfile(os.path.join(folder, cli.ORIGIN_NAME))  # recorded for the next time
+    with pytest.raises(emi_app.AppConfigError, match="prepare_resource.sh: no such file"):
+        cli.prepare_app(str(tmp_path), [])
