@@ -144,7 +144,6 @@ TEST(StreamConfig, FiringsShowTheAccessKeyMaskedAndNoSecret) {
   const std::string shown = rule.action_json.dump();
   for (const char* secret : {"wJalrXUtnFEMI", "FwoGZXIvYXdz", "AKIAIOSFODNN7"})
     EXPECT_EQ(shown.find(secret), std::string::npos) << shown;
-  EXPECT_EQ(masked_key("AKID"), "****");  // too short to show any of it
 }
 
 TEST(StreamConfig, AJsonErrorInsideASecretIsNotQuoted) {

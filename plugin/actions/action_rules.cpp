@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "actions/record/clip_window.h"
+#include "actions/upload/aws_credentials.h"
 
 namespace emi::rules {
 namespace {
@@ -173,11 +174,6 @@ bool compare(Operator op, const T& left, const T& right) {
 
 }  // namespace
 
-std::string masked_key(const std::string& key) {
-  constexpr std::size_t kShown = 4;
-  return key.size() <= 2 * kShown ? "****" : "****" + key.substr(key.size() - kShown);
-}
-
 json masked_action(const json& action) {
   if (!action.is_object()) return action;
   json masked = json::object();
@@ -186,7 +182,7 @@ json masked_action(const json& action) {
       if (!value.is_null() && value != "") masked[key] = "(hidden)";
       else masked[key] = value;
     } else if (is_access_key(key) && value.is_string() && !value.get_ref<const std::string&>().empty()) {
-      masked[key] = masked_key(value.get<std::string>());
+      masked[key] = aws::mask_access_key(value.get_ref<const std::string&>());
     } else {
       masked[key] = value;
     }

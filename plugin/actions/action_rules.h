@@ -66,8 +66,6 @@ struct StreamConfig {
 // `action` as it may be shown (firings in the output, bus messages, logs): an access key shows
 // its last 4 characters only ("****WXYZ"), a secret key, session token or password not at all.
 nlohmann::json masked_action(const nlohmann::json& action);
-// "****" and the last 4 characters of `key` (just "****" for a key of 8 characters or fewer).
-std::string masked_key(const std::string& key);
 
 // Validates `config` (`source` names it in errors: a file path). Keys other than stream_id and
 // action_rules are EDGEMATRIX's (stream_type, location, roi, ...) and are accepted as they are.

@@ -35,7 +35,8 @@ RuleActions::RuleActions(const rules::StreamConfig& config, RuleActionSettings s
     upload.secret_key = rule.upload.secret_key;
     upload.region = rule.upload.region;
     upload.endpoint = rule.upload.endpoint;
-    upload.spool_dir = settings_.spool_dir + "/" + rule.upload.delivery_stream_name;
+    // Empty: the uploader's own per-stream default, shared by every run.
+    if (!settings_.spool_dir.empty()) upload.spool_dir = settings_.spool_dir + "/" + rule.upload.delivery_stream_name;
     try {
       uploaders_[rule.name] = std::make_unique<aws::FirehoseUploader>(upload, on_error);
     } catch (const std::invalid_argument& error) {
@@ -70,6 +71,8 @@ std::unique_ptr<record::ClipRecorder> RuleActions::new_recorder(const GstCaps* c
 void RuleActions::retire(std::unique_ptr<record::ClipRecorder> recorder) {
   if (!recorder) return;
   recorder->finish();
+  retired_frames_dropped_ += recorder->frames_dropped();
+  frames_dropped_ = retired_frames_dropped_ + (recorder_ ? recorder_->frames_dropped() : 0);
 }
 
 void RuleActions::set_caps(const GstCaps* caps) {
@@ -113,6 +116,7 @@ bool RuleActions::push_frame(GstBuffer* frame, bool pace) {
     }
   }
   recorder_->push(frame);
+  frames_dropped_ = retired_frames_dropped_ + recorder_->frames_dropped();
   return waited;
 }
 
@@ -148,6 +152,18 @@ void RuleActions::finish(std::chrono::milliseconds upload_timeout) {
       reporter_.warning("rule \"" + rule + "\": events not yet delivered to Firehose stay in the spool for the next run",
                         "");
   }
+}
+
+std::uint64_t RuleActions::uploads_dropped() const {
+  std::uint64_t dropped = 0;
+  for (const auto& [rule, uploader] : uploaders_) dropped += uploader->dropped();
+  return dropped;
+}
+
+std::uint64_t RuleActions::uploads_rejected() const {
+  std::uint64_t rejected = 0;
+  for (const auto& [rule, uploader] : uploaders_) rejected += uploader->rejected();
+  return rejected;
 }
 
 }  // namespace emi

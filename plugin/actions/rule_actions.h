@@ -5,6 +5,7 @@
 
 #include <gst/gst.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -62,6 +63,12 @@ class RuleActions : public ActionRunner {
   // not stays spooled for the next run).
   void finish(std::chrono::milliseconds upload_timeout);
 
+  // Raw frames the recorders could not take in time (missing from clips); any thread.
+  std::uint64_t frames_dropped() const { return frames_dropped_; }
+  // Over the upload rules' uploaders: events dropped, and events Firehose refused for good.
+  std::uint64_t uploads_dropped() const;
+  std::uint64_t uploads_rejected() const;
+
  private:
   std::unique_ptr<record::ClipRecorder> new_recorder(const GstCaps* caps);
   // Ends `recorder` (from the streaming thread, after the swap).
@@ -79,6 +86,8 @@ class RuleActions : public ActionRunner {
   // The recorder's (gst_caps_unref is static inline: a function pointer keeps this type external).
   std::unique_ptr<GstCaps, void (*)(GstCaps*)> caps_{nullptr, &release_caps};
   std::uint64_t segment_ = 0;       // the recorder's; under recorder_mutex_
+  std::uint64_t retired_frames_dropped_ = 0;  // by recorders replaced; streaming thread
+  std::atomic<std::uint64_t> frames_dropped_{0};
 };
 
 }  // namespace emi

@@ -100,11 +100,6 @@ struct Runtime {
   GstClockTime last_pts = GST_CLOCK_TIME_NONE;
 };
 
-// The engine's worker runs the actions: it stops first.
-void reset(Runtime& runtime) {
-  runtime.engine.reset();
-  runtime = Runtime{};
-}
 
 // The actions layer's voice on the bus.
 class BusReporter final : public emi::ActionReporter {
@@ -135,7 +130,26 @@ struct _GstEmAiMeta {
   BusReporter reporter;
   // Every location this element wrote: never truncated again (a restart appends).
   std::set<std::string> written_locations;
+  // The uploads' counts when the last run's actions ended (under the object lock).
+  guint64 uploads_dropped_at_stop;
+  guint64 uploads_rejected_at_stop;
 };
+
+// Ends the run: the engine first (its worker runs the actions), then the actions, under the
+// object lock (get_property reads their counts).
+static void reset(GstEmAiMeta* self) {
+  self->runtime.engine.reset();
+  std::unique_ptr<emi::RuleActions> actions;
+  GST_OBJECT_LOCK(self);
+  if (self->runtime.actions) {
+    self->uploads_dropped_at_stop = self->runtime.actions->uploads_dropped();
+    self->uploads_rejected_at_stop = self->runtime.actions->uploads_rejected();
+  }
+  actions = std::move(self->runtime.actions);
+  GST_OBJECT_UNLOCK(self);
+  actions.reset();  // outside the lock: it may post warnings
+  self->runtime = Runtime{};
+}
 
 enum {
   PROP_0,
@@ -160,6 +174,9 @@ enum {
   PROP_LOST_SIGNALS,
   PROP_LOST_CLIPS,
   PROP_PACED_FRAMES,
+  PROP_DROPPED_FRAMES,
+  PROP_DROPPED,
+  PROP_REJECTED,
 };
 
 #define EMI_TYPE_AIMETA_PACE (emi_aimeta_pace_get_type())
@@ -238,6 +255,17 @@ static void gst_em_ai_meta_get_property(GObject* object, guint prop_id, GValue* 
     case PROP_LOST_SIGNALS: g_value_set_uint64(value, counters.lost_lines.load()); break;
     case PROP_LOST_CLIPS: g_value_set_uint64(value, self->lost_clips.load()); break;
     case PROP_PACED_FRAMES: g_value_set_uint64(value, self->paced_frames.load()); break;
+    case PROP_DROPPED_FRAMES:
+      g_value_set_uint64(value, self->runtime.actions ? self->runtime.actions->frames_dropped() : 0);
+      break;
+    case PROP_DROPPED:
+      g_value_set_uint64(value, self->runtime.actions ? self->runtime.actions->uploads_dropped()
+                                                      : self->uploads_dropped_at_stop);
+      break;
+    case PROP_REJECTED:
+      g_value_set_uint64(value, self->runtime.actions ? self->runtime.actions->uploads_rejected()
+                                                      : self->uploads_rejected_at_stop);
+      break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -280,8 +308,12 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
   const Settings settings = self->settings;
   GST_OBJECT_UNLOCK(self);
 
-  reset(self->runtime);
+  reset(self);
   self->counters.reset();
+  GST_OBJECT_LOCK(self);
+  self->uploads_dropped_at_stop = 0;
+  self->uploads_rejected_at_stop = 0;
+  GST_OBJECT_UNLOCK(self);
   self->paced_frames = 0;
   self->lost_clips = 0;
   self->app_failed = false;
@@ -316,9 +348,7 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
   action_settings.stream_id = !settings.stream_id.empty() ? settings.stream_id
                               : !engine_settings.stream_config.stream_id.empty() ? engine_settings.stream_config.stream_id
                                                                                  : "stream";
-  action_settings.spool_dir = !settings.spool_dir.empty()
-                                  ? settings.spool_dir
-                                  : std::string(g_get_user_cache_dir()) + "/emi/firehose-spool";
+  action_settings.spool_dir = settings.spool_dir;
   try {
     runtime.actions = std::make_unique<emi::RuleActions>(engine_settings.stream_config, action_settings, self->reporter);
   } catch (const std::exception& error) {
@@ -344,7 +374,7 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
 }
 
 static gboolean gst_em_ai_meta_stop(GstBaseTransform* transform) {
-  reset(GST_EM_AI_META(transform)->runtime);
+  reset(GST_EM_AI_META(transform));
   return TRUE;
 }
 
@@ -470,7 +500,7 @@ static GstFlowReturn gst_em_ai_meta_transform_ip(GstBaseTransform* transform, Gs
 
 static void gst_em_ai_meta_finalize(GObject* object) {
   GstEmAiMeta* self = GST_EM_AI_META(object);
-  reset(self->runtime);
+  reset(self);
   self->runtime.~Runtime();
   self->settings.~Settings();
   self->counters.~EngineCounters();
@@ -524,7 +554,7 @@ static void gst_em_ai_meta_class_init(GstEmAiMetaClass* klass) {
   g_object_class_install_property(gobject_class, PROP_SPOOL_DIR,
       g_param_spec_string("spool-dir", "Spool directory",
           "Where upload actions keep events until Firehose confirmed them (empty: "
-          "$XDG_CACHE_HOME/emi/firehose-spool)", nullptr, flags));
+          "$XDG_STATE_HOME/emi/firehose/<deliveryStreamName>, shared by every run)", nullptr, flags));
   g_object_class_install_property(gobject_class, PROP_MAX_PENDING_SIGNALS,
       g_param_spec_uint("max-pending-signals", "Max pending signals",
           "Signals that may wait for a slow callback; beyond, a signal is not handled and a "
@@ -568,6 +598,18 @@ static void gst_em_ai_meta_class_init(GstEmAiMetaClass* klass) {
           "Frames held back by pace: until their signal was handled, or until the clip encoder took "
           "more", 0, G_MAXUINT64, 0,
           counter_flags));
+  g_object_class_install_property(gobject_class, PROP_DROPPED_FRAMES,
+      g_param_spec_uint64("dropped-frames", "Dropped frames",
+          "Frames the clip encoder could not take in time (frames never wait: pace, a live source), so "
+          "missing from clips", 0, G_MAXUINT64, 0, counter_flags));
+  g_object_class_install_property(gobject_class, PROP_DROPPED,
+      g_param_spec_uint64("dropped", "Dropped",
+          "Events upload rules could not keep for Firehose (too large, spool full, damaged on disk)", 0,
+          G_MAXUINT64, 0, counter_flags));
+  g_object_class_install_property(gobject_class, PROP_REJECTED,
+      g_param_spec_uint64("rejected", "Rejected",
+          "Events Firehose refused for good, kept in rejected.jsonl beside the spool", 0, G_MAXUINT64, 0,
+          counter_flags));
 
   gst_element_class_set_static_metadata(element_class, "EM AI meta", "Filter/Video/Analyzer",
       "Signals out as JSON, the app's signal callback, action rules, and their record and "
@@ -594,6 +636,8 @@ static void gst_em_ai_meta_init(GstEmAiMeta* self) {
   new (&self->lost_clips) std::atomic<guint64>(0);
   new (&self->reporter) BusReporter(self);
   new (&self->written_locations) std::set<std::string>();
+  self->uploads_dropped_at_stop = 0;
+  self->uploads_rejected_at_stop = 0;
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
   // Not passthrough: a frame without a document gets one, so its signal has the frame's fields.
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), FALSE);
