@@ -110,6 +110,7 @@ class FirehoseUploader::Impl {
   void run();
   bool wait_for_work();
   void claim_orphans();
+  void claim_orphans_reporting();
   void send_next_request();
   void spill(Batch& batch);
   void load(Batch& batch);
@@ -330,14 +331,14 @@ std::size_t FirehoseUploader::Impl::pending() const {
 }
 
 void FirehoseUploader::Impl::run() {
-  claim_orphans();
+  claim_orphans_reporting();
   {
     const std::lock_guard lock(mutex_);
     recovered_ = true;
   }
   spool_changed_.notify_all();
   while (wait_for_work()) {
-    if (Clock::now() >= next_claim_) claim_orphans();
+    if (Clock::now() >= next_claim_) claim_orphans_reporting();
     if (outbox_.empty() || Clock::now() < next_attempt_) continue;
     try {
       send_next_request();
@@ -376,6 +377,16 @@ bool FirehoseUploader::Impl::wait_for_work() {
     worker_wake_.wait_until(lock, wake);
   }
   return false;
+}
+
+// claim_orphans, which can't stop the worker: what went wrong is reported, tried again later.
+void FirehoseUploader::Impl::claim_orphans_reporting() {
+  try {
+    claim_orphans();
+  } catch (const std::exception& error) {
+    report(description_ + ": looking for what stopped uploaders left in " + spool_root_.string() + " failed (" +
+           error.what() + ")");
+  }
 }
 
 // Takes over the spool folders of writers that stopped (their lock is free): what they left is
