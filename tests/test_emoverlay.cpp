@@ -155,19 +155,27 @@ TEST(EmOverlay, DrawsTheLabelAboveTheBox) {
   json person = object_at(100, 80, 60, 90, 7, "person");
   person["emcustom"] = {{"predicted_class", "black swan"}, {"probability", 97.1}};
   const Pixels pixels = overlay_once(with_document(grey_frame(), frame_record({person})));
-  // Two lines, as "person #7: black swan 97%" is wider than the box: "person #7", "black swan 97%".
-  const int text_rows = 3 * OverlayRenderer::font_pixels(kHeight);
+  // One line by default: "person #7: black swan 97%" is wider than the box, so "person #7".
+  const int line_rows = 2 * OverlayRenderer::font_pixels(kHeight);
   // The label's dark background starts at the box's left and ends on its top edge...
-  EXPECT_GT(pixels.changed(100, 80 - text_rows, 160, 80), 60 * text_rows / 2);
+  EXPECT_GT(pixels.changed(100, 80 - line_rows, 160, 80), 60 * line_rows / 3);
   EXPECT_TRUE(pixels.untouched(99, 75));
-  EXPECT_EQ(pixels.changed(0, 0, kWidth, 80 - text_rows), 0) << "nothing above the label";
+  EXPECT_EQ(pixels.changed(0, 0, kWidth, 80 - line_rows), 0) << "nothing above one line";
   // ...and holds text in the track's colour: bright red, green well below it, on dark.
-  const int text_pixels = pixels.count(100, 80 - text_rows, kWidth, 80, [](std::array<guint8, 4> p) {
+  const int text_pixels = pixels.count(100, 80 - line_rows, kWidth, 80, [](std::array<guint8, 4> p) {
     return p[0] > 160 && p[1] < p[0] && p[2] < p[1];
   });
   EXPECT_GT(text_pixels, 20);
-  // "black swan 97%" is still wider than the box: it runs past the box's right side.
-  EXPECT_GT(pixels.changed(170, 80 - text_rows, kWidth, 80), 0);
+}
+
+TEST(EmOverlay, LabelLinesStackTheLabelsParts) {
+  json person = object_at(100, 80, 60, 90, 7, "person");
+  person["emcustom"] = {{"predicted_class", "black swan"}, {"probability", 97.1}};
+  const Pixels pixels = overlay_once(with_document(grey_frame(), frame_record({person})), "label-lines=2");
+  // Two lines, "person #7", "black swan 97%": the second still wider than the box.
+  const int two_lines = 3 * OverlayRenderer::font_pixels(kHeight);
+  EXPECT_GT(pixels.changed(100, 80 - two_lines, 160, 80 - two_lines / 2), 0);
+  EXPECT_GT(pixels.changed(170, 80 - two_lines, kWidth, 80), 0) << "runs past the box's right side";
 }
 
 TEST(EmOverlay, ColoursKeepTheirMeaningInRgbaAndBgra) {

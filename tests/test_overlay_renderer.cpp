@@ -270,17 +270,66 @@ int label_rows(const Canvas& canvas, int x, int top) {
   return rows;
 }
 
-TEST(OverlayRenderer, StacksTheLabelOverABoxNarrowerThanIt) {
+TEST(OverlayRenderer, OneLinePerObjectUnlessLabelLinesAllowMore) {
   json narrow = object_at(20, 150, 40, 60);
   narrow["emcustom"] = {{"predicted_class", "black swan"}, {"probability", 97.1}};
   json wide = object_at(150, 150, 165, 60);
   wide["emcustom"] = narrow["emcustom"];
+  const OverlayScene scene = scene_of(frame_with_objects({narrow, wide}));
+  OverlayRenderer renderer;
+  Canvas one_line(320, 240);
+  renderer.draw(scene, one_line.pixels(false));
+  const int line = label_rows(one_line, 151, 150);
+  EXPECT_GE(line, OverlayRenderer::label_pixels(60, 240));
+  EXPECT_EQ(label_rows(one_line, 21, 150), line);  // the narrow box: its head only, "person #7"
+  renderer.set_label_lines(2);
+  Canvas stacked(320, 240);
+  renderer.draw(scene, stacked.pixels(false));
+  EXPECT_GE(label_rows(stacked, 21, 150), 2 * line - 4);  // two lines, one padding
+}
+
+// A crowd at 360×360: 24 people of 26×52 pixels, shoulder to shoulder, each with a result.
+OverlayScene crowd_scene() {
+  std::vector<json> people;
+  for (int row = 0; row < 4; ++row)
+    for (int column = 0; column < 6; ++column) {
+      json person = object_at(20 + column * 55, 40 + row * 75, 26, 52, row * 6 + column + 1, "person");
+      person["emcustom"] = {{"predicted_class", "jersey"}, {"probability", 41.0}};
+      people.push_back(person);
+    }
+  return scene_of(frame_with_objects(people));
+}
+
+TEST(OverlayRenderer, LabelsOfACrowdAreSmallAndNeverOverlap) {
+  OverlayRenderer renderer;
+  Canvas canvas(360, 360);
+  const OverlayScene scene = crowd_scene();
+  renderer.draw(scene, canvas.pixels(false));
+  const std::vector<Rect>& labels = renderer.label_rects();
+  EXPECT_EQ(static_cast<int>(labels.size()) + renderer.dropped_labels(), 24);
+  EXPECT_GE(labels.size(), 12u);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    // Never taller than 2/5 of a person's box (52 px), padding included.
+    EXPECT_LE(labels[i].height, 0.4 * 52) << "label " << i;
+    for (std::size_t j = i + 1; j < labels.size(); ++j) {
+      const Rect& a = labels[i];
+      const Rect& b = labels[j];
+      const bool overlap = a.left < b.left + b.width && b.left < a.left + a.width && a.top < b.top + b.height &&
+                           b.top < a.top + a.height;
+      EXPECT_FALSE(overlap) << "labels " << i << " and " << j;
+    }
+  }
+}
+
+TEST(OverlayRenderer, LabelSizeFollowsTheBoxAndTheFrame) {
+  EXPECT_EQ(OverlayRenderer::label_pixels(400, 1080), 27);  // the frame's font
+  EXPECT_EQ(OverlayRenderer::label_pixels(60, 1080), 15);   // a quarter of the box
+  EXPECT_EQ(OverlayRenderer::label_pixels(20, 1080), 0);    // too small to read: no label
   OverlayRenderer renderer;
   Canvas canvas(320, 240);
-  renderer.draw(scene_of(frame_with_objects({narrow, wide})), canvas.pixels(false));
-  const int one_line = label_rows(canvas, 151, 150);
-  EXPECT_GE(one_line, OverlayRenderer::font_pixels(240));
-  EXPECT_GE(label_rows(canvas, 21, 150), 2 * one_line - 4);  // two lines, one padding
+  renderer.draw(scene_of(frame_with_objects({object_at(10, 100, 10, 20, 3, "person")})), canvas.pixels(false));
+  EXPECT_TRUE(renderer.label_rects().empty());
+  EXPECT_EQ(renderer.dropped_labels(), 1);
 }
 
 TEST(OverlayRenderer, FontSizeFollowsTheFrameHeight) {

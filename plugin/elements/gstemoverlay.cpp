@@ -36,12 +36,14 @@ namespace {
 
 constexpr char kDefaultFont[] = "Sans";
 constexpr double kDefaultLineWidth = 3.0;
+constexpr guint kDefaultLabelLines = 1;
 
 // What the properties say; guarded by the object lock.
 struct Settings {
   emi::OverlayLayers layers;
   std::string result_keys;  // as set, for reading back
   double line_width = kDefaultLineWidth;
+  guint label_lines = kDefaultLabelLines;
   std::string font = kDefaultFont;
 };
 
@@ -72,6 +74,7 @@ enum {
   PROP_DISPLAY_CLOCK,
   PROP_LINE_WIDTH,
   PROP_FONT,
+  PROP_LABEL_LINES,
 };
 
 #define VIDEO_FORMATS "{ RGBA, RGBx, BGRA, BGRx }"
@@ -97,6 +100,7 @@ static void gst_em_overlay_set_property(GObject* object, guint prop_id, const GV
     case PROP_DRAW_COUNTS: settings.layers.counts = g_value_get_boolean(value); break;
     case PROP_DISPLAY_CLOCK: settings.layers.clock = g_value_get_boolean(value); break;
     case PROP_LINE_WIDTH: settings.line_width = g_value_get_double(value); break;
+    case PROP_LABEL_LINES: settings.label_lines = g_value_get_uint(value); break;
     case PROP_RESULT_KEYS: {
       const gchar* text = g_value_get_string(value);
       const std::string keys = text != nullptr ? text : "";
@@ -132,6 +136,7 @@ static void gst_em_overlay_get_property(GObject* object, guint prop_id, GValue* 
     case PROP_DRAW_COUNTS: g_value_set_boolean(value, settings.layers.counts); break;
     case PROP_DISPLAY_CLOCK: g_value_set_boolean(value, settings.layers.clock); break;
     case PROP_LINE_WIDTH: g_value_set_double(value, settings.line_width); break;
+    case PROP_LABEL_LINES: g_value_set_uint(value, settings.label_lines); break;
     case PROP_RESULT_KEYS: g_value_set_string(value, settings.result_keys.c_str()); break;
     case PROP_FONT: g_value_set_string(value, settings.font.c_str()); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -202,6 +207,7 @@ static GstFlowReturn gst_em_overlay_transform_ip(GstBaseTransform* transform, Gs
 
   if (settings.font != runtime.font) use_font(self, settings.font);
   runtime.renderer->set_line_width(settings.line_width);
+  runtime.renderer->set_label_lines(static_cast<int>(settings.label_lines));
 
   GstVideoFrame video_frame;
   if (!gst_video_frame_map(&video_frame, &runtime.info, buffer, GST_MAP_READWRITE)) {
@@ -277,6 +283,12 @@ static void gst_em_overlay_class_init(GstEmOverlayClass* klass) {
       g_param_spec_string("font", "Font",
           "Pango font family of the text (its size follows the frame height)", kDefaultFont,
           flags));
+  g_object_class_install_property(gobject_class, PROP_LABEL_LINES,
+      g_param_spec_uint("label-lines", "Label lines",
+          "Lines an object's label may take when it is wider than the box (its parts stacked); with 1, "
+          "a label too wide shows the label and track id only. Labels are scaled to their box and "
+          "the frame, and a label that would overlap another is moved or left out", 1, 8,
+          kDefaultLabelLines, flags));
 
   gst_element_class_set_static_metadata(element_class, "EM overlay", "Filter/Effect/Video",
       "Draws the frame document's objects, track ids, labels, results and counts on the frame",

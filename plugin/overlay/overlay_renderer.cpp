@@ -159,6 +159,7 @@ void describe_label(const json& object, const std::string& label, std::optional<
     mark.text = std::move(head);
   } else {
     mark.text = head + ": " + joined(results, ", ");
+    mark.short_text = head;
     results.insert(results.begin(), std::move(head));
   }
   if (results.size() > 1) mark.stacked_text = joined(results, "\n");
@@ -177,7 +178,7 @@ void describe_objects(const json& frame, const OverlayLayers& layers, Scale scal
     const Colour colour = colour_of(track_id, label);
     if (layers.boxes) scene.boxes.push_back({*rect, colour});
     if (layers.labels) {
-      LabelMark mark{*rect, colour, "", ""};
+      LabelMark mark{*rect, colour, "", "", ""};
       describe_label(object, label, track_id, layers, mark);
       if (!mark.text.empty()) scene.labels.push_back(std::move(mark));
     }
@@ -345,6 +346,12 @@ int OverlayRenderer::font_pixels(int height) {
   return std::max(10, static_cast<int>(std::lround(height / 40.0)));
 }
 
+int OverlayRenderer::label_pixels(double box_height, int frame_height) {
+  const int fitting = static_cast<int>(std::floor(box_height * kLabelBoxFraction));
+  const int pixels = std::min(font_pixels(frame_height), fitting);
+  return pixels >= kMinLabelPixels ? pixels : 0;
+}
+
 std::optional<std::string> OverlayRenderer::set_font_family(const std::string& family) {
   pango_font_description_set_family(font_.get(), family.c_str());
   pango_context_set_font_description(context_.get(), font_.get());
@@ -368,11 +375,14 @@ void OverlayRenderer::use_font_size(int pixels) {
   text_blocks_.clear();
 }
 
-const OverlayRenderer::TextBlock& OverlayRenderer::text_block(const std::string& text) {
-  auto [entry, inserted] = text_blocks_.try_emplace(text);
+const OverlayRenderer::TextBlock& OverlayRenderer::text_block(const std::string& text, int pixels) {
+  auto [entry, inserted] = text_blocks_.try_emplace(std::to_string(pixels) + '\n' + text);
   TextBlock& block = entry->second;
   if (inserted) {
     block.layout.reset(pango_layout_new(context_.get()));
+    const UniqueFontDescription font(pango_font_description_copy(font_.get()));
+    pango_font_description_set_absolute_size(font.get(), pixels * PANGO_SCALE);
+    pango_layout_set_font_description(block.layout.get(), font.get());
     pango_layout_set_text(block.layout.get(), text.data(), static_cast<int>(text.size()));
     PangoRectangle logical;
     pango_layout_get_pixel_extents(block.layout.get(), nullptr, &logical);
@@ -431,17 +441,56 @@ void OverlayRenderer::draw(const OverlayScene& scene, const FramePixels& pixels)
     pango_cairo_show_layout(cr.get(), block.layout.get());
   };
 
-  for (const LabelMark& label : scene.labels) {
-    const TextBlock* block = &text_block(label.text);
-    if (block->width > label.anchor.width && !label.stacked_text.empty())
-      block = &text_block(label.stacked_text);
-    const double width = block->width + 2 * padding;
-    const double height = block->height + 2 * padding;
-    const double x = std::clamp(label.anchor.left, 0.0, std::max(0.0, pixels.width - width));
-    // Above the box; inside its top when the box touches the top of the frame.
-    double y = label.anchor.top - height;
-    if (y < 0) y = std::min(std::max(label.anchor.top, 0.0), std::max(0.0, pixels.height - height));
-    draw_text(*block, x, y, label.colour);
+  // Labels of larger boxes (nearer objects) first; each where it overlaps no label drawn before.
+  std::vector<const LabelMark*> labels;
+  for (const LabelMark& label : scene.labels) labels.push_back(&label);
+  std::stable_sort(labels.begin(), labels.end(), [](const LabelMark* a, const LabelMark* b) {
+    return a->anchor.width * a->anchor.height > b->anchor.width * b->anchor.height;
+  });
+  label_rects_.clear();
+  dropped_labels_ = 0;
+  for (const LabelMark* label : labels) {
+    const int text_pixels = label_pixels(label->anchor.height, pixels.height);
+    if (text_pixels == 0) {
+      ++dropped_labels_;
+      continue;
+    }
+    const double label_padding = std::max(1, text_pixels / 5);
+    const TextBlock* block = &text_block(label->text, text_pixels);
+    if (block->width > label->anchor.width) {
+      if (label_lines_ > 1 && !label->stacked_text.empty())
+        block = &text_block(label->stacked_text, text_pixels);
+      else if (!label->short_text.empty())
+        block = &text_block(label->short_text, text_pixels);
+    }
+    const double width = block->width + 2 * label_padding;
+    const double height = block->height + 2 * label_padding;
+    const double x = std::clamp(label->anchor.left, 0.0, std::max(0.0, pixels.width - width));
+    const double bottom_limit = std::max(0.0, pixels.height - height);
+    // Above the box, inside its top, below it.
+    const double candidates[] = {label->anchor.top - height, label->anchor.top,
+                                 label->anchor.top + label->anchor.height};
+    std::optional<Rect> placed;
+    for (const double y : candidates) {
+      const Rect rect{x, std::clamp(y, 0.0, bottom_limit), width, height};
+      const bool overlaps = std::any_of(label_rects_.begin(), label_rects_.end(), [&](const Rect& other) {
+        return rect.left < other.left + other.width && other.left < rect.left + rect.width &&
+               rect.top < other.top + other.height && other.top < rect.top + rect.height;
+      });
+      if (!overlaps) {
+        placed = rect;
+        break;
+      }
+    }
+    if (!placed) {
+      ++dropped_labels_;
+      continue;
+    }
+    label_rects_.push_back(*placed);
+    painter.fill_rect(placed->left, placed->top, width, height, kBlack, kBackgroundAlpha);
+    painter.set_colour(label->colour);
+    cairo_move_to(cr.get(), placed->left + label_padding, placed->top + label_padding);
+    pango_cairo_show_layout(cr.get(), block->layout.get());
   }
 
   const double margin = padding;

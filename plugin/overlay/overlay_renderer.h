@@ -51,13 +51,17 @@ struct BoxMark {
   Colour colour;
 };
 
-// A label drawn above `anchor` (inside it, at its top, when there is no room above).
+// A label drawn above `anchor`, else inside its top, else below it: wherever it overlaps no
+// label drawn before it (labels of larger boxes first); dropped when there is no such place.
 struct LabelMark {
   Rect anchor;
   Colour colour;
   std::string text;          // one line: "person #7: black swan 97%"
+  std::string short_text;    // the head alone, "person #7", drawn instead when `text` is much
+                             // wider than the box; empty when `text` is the head
   std::string stacked_text;  // one line per part, "person #7\nblack swan 97%", drawn instead
-                             // when `text` is wider than the box; empty when only one part
+                             // when `text` is wider than the box and labels may take several
+                             // lines; empty when only one part
 };
 
 struct LineSegment {
@@ -113,11 +117,24 @@ class OverlayRenderer {
   // Returns the installed family used instead when `family` is not installed.
   std::optional<std::string> set_font_family(const std::string& family);
   void set_line_width(double line_width) { line_width_ = line_width; }
+  // Lines a label may take (1: one line per object, the default; more: stacked parts).
+  void set_label_lines(int lines) { label_lines_ = lines; }
+
+  // A label's text is never taller than this fraction of its box, nor than the frame's font.
+  static constexpr double kLabelBoxFraction = 0.25;
+  // Labels whose text would be smaller than this are not drawn.
+  static constexpr int kMinLabelPixels = 7;
+  // The font size of a label of a box `box_height` tall on a frame of `frame_height` rows; 0: none.
+  static int label_pixels(double box_height, int frame_height);
 
   // Font size in pixels for frames of `height` rows: legible at 360 and at 1080.
   static int font_pixels(int height);
 
   void draw(const OverlayScene& scene, const FramePixels& pixels);
+
+  // Where the last draw() put the labels it drew, and how many it dropped for want of room.
+  const std::vector<Rect>& label_rects() const { return label_rects_; }
+  int dropped_labels() const { return dropped_labels_; }
 
  private:
   struct TextBlock {
@@ -127,7 +144,8 @@ class OverlayRenderer {
     guint64 last_used;
   };
 
-  const TextBlock& text_block(const std::string& text);
+  const TextBlock& text_block(const std::string& text) { return text_block(text, font_size_); }
+  const TextBlock& text_block(const std::string& text, int pixels);
   void use_font_size(int pixels);
   void forget_unused_text();
 
@@ -136,6 +154,9 @@ class OverlayRenderer {
   std::unique_ptr<PangoFontDescription, ReleaseWith<pango_font_description_free>> font_;
   int font_size_ = 0;
   double line_width_ = 3.0;
+  int label_lines_ = 1;
+  std::vector<Rect> label_rects_;
+  int dropped_labels_ = 0;
   std::unordered_map<std::string, TextBlock> text_blocks_;
   guint64 frames_drawn_ = 0;
 };
