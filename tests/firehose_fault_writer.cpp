@@ -11,6 +11,7 @@
 // errors, disk. With --full-disk the spool lives on a tmpfs of that many bytes, mounted in a
 // private mount namespace (as root, or in a user namespace), else every file is limited to that
 // size with RLIMIT_FSIZE: either way the disk refuses records once it is full.
+#include <gst/gst.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -59,6 +60,7 @@ bool mount_small_tmpfs(const fs::path& folder, std::size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gst_init(nullptr, nullptr);  // for GST_DEBUG=emi-upload:5
   std::map<std::string, std::string> options{{"--first", "0"}, {"--count", "100"}, {"--padding", "0"},
                                              {"--max-records", "500"}, {"--full-disk", "0"},
                                              {"--flush-seconds", "60"}};

@@ -245,6 +245,8 @@ void FirehoseUploader::Impl::enqueue(std::string record) {
                 std::to_string(settings_.max_spool_bytes) + "; dropped";
     } else {
       const std::size_t sealed_before = sealed_.size();
+      ++pending_records_;
+      spool_bytes_ += record.size();
       try {
         append_locked(record);
         memory_reported_ = false;
@@ -256,8 +258,6 @@ void FirehoseUploader::Impl::enqueue(std::string record) {
         in_memory_.push_back(record);
         wake_worker = true;
       }
-      ++pending_records_;
-      spool_bytes_ += record.size();
       // The worker needs to know when a batch starts (its delay runs) or is full.
       wake_worker = wake_worker || sealed_.size() != sealed_before || (open_ && open_->records == 1);
     }
