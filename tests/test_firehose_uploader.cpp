@@ -673,6 +673,7 @@ TEST_F(FirehoseUploaderTest, TheDefaultSpoolIsPerStreamInTheStateFolderAndPrivat
   FirehoseServer server(scratch.path() / "server", {"--script", "500"});
   FirehoseSettings settings = settings_for(server.endpoint());
   settings.spool_dir.clear();
+  settings.retry_delay = settings.max_retry_delay = std::chrono::hours(1);  // until flush()
   auto uploader = make_uploader(settings);
   const fs::path expected = scratch.path() / "state" / "emi" / "firehose" / kStream;
   EXPECT_EQ(uploader->settings().spool_dir, expected.string());
