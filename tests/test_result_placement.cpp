@@ -59,7 +59,9 @@ TEST(ResultPlacement, DetectModeMakesObjectsFromRectangles) {
       {"rect_params": {"left": 200, "top": 0, "width": 5, "height": 5}},
       {"rect_params": [1, 2, 3, 4]},
       {"count": 3}])"), PlacementMode::kDetect, "emcustom", 100, 50);
-  ASSERT_EQ(outcome.new_objects, (std::vector<std::size_t>{1}));
+  ASSERT_EQ(outcome.new_objects.size(), 1u);
+  EXPECT_EQ(outcome.new_objects[0].index, 1u);
+  EXPECT_EQ(outcome.new_objects[0].description.label, "dog");
   const json& dog = frame["object"][1];
   EXPECT_EQ(dog["obj_label"], "dog");
   EXPECT_EQ(dog["object_id"], -1);
@@ -69,6 +71,43 @@ TEST(ResultPlacement, DetectModeMakesObjectsFromRectangles) {
   EXPECT_FALSE(dog.contains("emcustom"));  // nothing beyond the standard fields
   EXPECT_EQ(outcome.problems.size(), 2u);  // outside the frame; not an object of numbers
   EXPECT_EQ(frame["emcustom"], json::array({{{"count", 3}}}));
+}
+
+// What a script returns is never trusted: a field of the wrong type skips its entry, named with
+// its value, and nothing throws (these aborted the process through nlohmann's type_error).
+TEST(ResultPlacement, DetectModeSkipsEntriesWithFieldsOfTheWrongType) {
+  json frame = frame_with_objects(0);
+  const PlacementOutcome outcome = place_results(frame, json::parse(R"([
+      {"rect_params": {"left": 0, "top": 0, "width": 5, "height": 5}, "label": 3},
+      {"rect_params": {"left": 0, "top": 0, "width": 5, "height": 5}, "class_id": "car"},
+      {"rect_params": {"left": 0, "top": 0, "width": 5, "height": 5}, "confidence": null},
+      {"rect_params": {"left": 0, "top": 0, "width": 5, "height": 5}, "obj_label": ["a"]},
+      {"rect_params": {"left": 0, "top": 0, "width": 5, "height": 5}, "class_id": 2.5},
+      {"rect_params": {"left": 1, "top": 1, "width": 5, "height": 5}, "class_id": 3.0, "label": "ok"}])"),
+      PlacementMode::kDetect, "emcustom", 100, 50);
+  ASSERT_EQ(outcome.problems.size(), 5u);
+  EXPECT_EQ(outcome.problems[0], "entry 0: label must be a string, got 3");
+  EXPECT_EQ(outcome.problems[1], "entry 1: class_id must be an integer, got \"car\"");
+  EXPECT_EQ(outcome.problems[2], "entry 2: confidence must be a number, got null");
+  EXPECT_EQ(outcome.problems[3], "entry 3: obj_label must be a string, got [\"a\"]");
+  EXPECT_EQ(outcome.problems[4], "entry 4: class_id must be an integer, got 2.5");
+  ASSERT_EQ(frame["object"].size(), 1u);
+  EXPECT_EQ(frame["object"][0]["class_id"], 3);
+  EXPECT_EQ(frame["object"][0]["obj_label"], "ok");
+}
+
+TEST(ResultPlacement, AutoModeSkipsObjectsThatAreNotObjects) {
+  json frame = {{"object", {1, {{"object_id", 4}}}}};
+  const PlacementOutcome outcome =
+      place_results(frame, json::parse(R"([{"a": 1}, {"b": 2}])"), PlacementMode::kAuto, "k", 10, 10);
+  ASSERT_EQ(outcome.problems.size(), 1u);
+  EXPECT_EQ(frame["object"][0], 1);
+  EXPECT_EQ(frame["object"][1]["k"], json({{"b", 2}}));
+}
+
+TEST(ResultPlacement, ExcerptsReplaceInvalidUtf8AndCutWholeCharacters) {
+  EXPECT_EQ(json_excerpt(json("caf\xe9")), "\"caf\xef\xbf\xbd\"");
+  EXPECT_EQ(json_excerpt(json("\xc3\xa9\xc3\xa9"), 4), "\"\xc3\xa9…");
 }
 
 }  // namespace

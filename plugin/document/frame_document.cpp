@@ -2,9 +2,16 @@
 
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <mutex>
+
+#include "document/document_log.h"
+#include "document/document_object.h"
+#include "document/vocabulary.h"
+
+#define GST_CAT_DEFAULT emi::document_debug()
 
 namespace emi {
 namespace {
@@ -38,22 +45,17 @@ gint64 frame_unix_time_ns(GstBuffer* buffer) {
 }
 
 json object_from_roi(const GstVideoRegionOfInterestMeta* roi) {
-  double confidence = 1.0;
-  int class_id = -1;
+  ObjectDescription object;
   for (GList* param = roi->params; param != nullptr; param = param->next) {
     const auto* params = static_cast<const GstStructure*>(param->data);
-    gst_structure_get_double(params, "confidence", &confidence);
-    if (!gst_structure_get_int(params, "class-id", &class_id))
-      gst_structure_get_int(params, "label_id", &class_id);
+    gst_structure_get_double(params, "confidence", &object.confidence);
+    if (!gst_structure_get_int(params, "class-id", &object.class_id))
+      gst_structure_get_int(params, "label_id", &object.class_id);
   }
-  const char* label = roi->roi_type != 0 ? g_quark_to_string(roi->roi_type) : "";
-  return json{{"class_id", class_id},
-              {"object_id", -1},
-              {"confidence", confidence},
-              {"obj_label", label},
-              {"rect_params",
-               {{"left", roi->x}, {"top", roi->y}, {"width", roi->w}, {"height", roi->h}}},
-              {"text_params", {{"display_text", label}}}};
+  if (roi->roi_type != 0) object.label = g_quark_to_string(roi->roi_type);
+  object.box = {static_cast<double>(roi->x), static_cast<double>(roi->y), static_cast<double>(roi->w),
+                static_cast<double>(roi->h)};
+  return make_object(object);
 }
 
 bool is_ours(const GstVideoRegionOfInterestMeta* roi) {
@@ -250,26 +252,34 @@ void write_document(GstBuffer* buffer, json document) {
 }
 
 json& frame_record(json& document) {
-  json& frames = document["frame"];
+  json& frames = document[field::kFrames];
   if (!frames.is_array()) frames = json::array();
   if (frames.empty() || !frames[0].is_object()) frames.insert(frames.begin(), json::object());
   return frames[0];
 }
 
+const json* find_frame_record(const json& document) {
+  if (!document.is_object()) return nullptr;
+  const auto frames = document.find(field::kFrames);
+  if (frames == document.end() || !frames->is_array() || frames->empty() || !frames->front().is_object())
+    return nullptr;
+  return &frames->front();
+}
+
 json build_document(GstBuffer* buffer, const FrameFacts& facts) {
   json document = take_document(buffer).value_or(json::object());
   json& frame = frame_record(document);
-  if (!frame.contains("frame_num")) {
+  if (!frame.contains(field::kFrameNum)) {
     const gint64 unix_ns = frame_unix_time_ns(buffer);
-    frame["frame_num"] = facts.frame_num;
-    frame["buf_pts"] = GST_BUFFER_PTS_IS_VALID(buffer) ? json(GST_BUFFER_PTS(buffer)) : json(-1);
-    frame["ntp_timestamp"] = unix_ns;
-    frame["timestamp"] = format_iso8601(unix_ns);
+    frame[field::kFrameNum] = facts.frame_num;
+    frame[field::kBufferPts] = GST_BUFFER_PTS_IS_VALID(buffer) ? json(GST_BUFFER_PTS(buffer)) : json(kNoPts);
+    frame[field::kNtpTimestamp] = unix_ns;
+    frame[field::kTimestamp] = format_iso8601(unix_ns);
   }
-  frame["source_frame_width"] = facts.width;
-  frame["source_frame_height"] = facts.height;
+  frame[field::kSourceWidth] = facts.width;
+  frame[field::kSourceHeight] = facts.height;
 
-  json& objects = frame["object"];
+  json& objects = frame[field::kObjects];
   if (!objects.is_array()) objects = json::array();
   gpointer state = nullptr;
   while (GstMeta* meta = gst_buffer_iterate_meta_filtered(
@@ -286,18 +296,20 @@ json build_document(GstBuffer* buffer, const FrameFacts& facts) {
   return document;
 }
 
-void attach_object_roi(GstBuffer* buffer, const json& object, guint object_index) {
-  const json& rect = object.at("rect_params");
-  const std::string label = object.value("obj_label", std::string());
+void attach_object_roi(GstBuffer* buffer, const ObjectDescription& object, guint object_index) {
+  const auto pixels = [](double value) { return static_cast<guint>(std::max(0L, std::lround(value))); };
+  const PixelBox& box = object.box;
   GstVideoRegionOfInterestMeta* roi = gst_buffer_add_video_region_of_interest_meta(
-      buffer, label.c_str(), rect.value("left", 0u), rect.value("top", 0u),
-      rect.value("width", 0u), rect.value("height", 0u));
+      buffer, object.label.c_str(), pixels(box.left), pixels(box.top), pixels(box.width), pixels(box.height));
   roi->id = static_cast<gint>(object_index);
   GstStructure* params = gst_structure_new(
-      kRoiParamsName, "index", G_TYPE_UINT, object_index, "class-id", G_TYPE_INT,
-      object.value("class_id", -1), "confidence", G_TYPE_DOUBLE, object.value("confidence", 1.0),
-      nullptr);
+      kRoiParamsName, "index", G_TYPE_UINT, object_index, "class-id", G_TYPE_INT, object.class_id,
+      "confidence", G_TYPE_DOUBLE, object.confidence, nullptr);
   gst_video_region_of_interest_meta_add_param(roi, params);  // takes ownership
+}
+
+void attach_object_roi(GstBuffer* buffer, const json& object, guint object_index) {
+  attach_object_roi(buffer, describe_object(object), object_index);
 }
 
 std::string format_iso8601(gint64 unix_time_ns) {

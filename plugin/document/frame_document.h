@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "document/document_object.h"
+
 namespace emi {
 
 // Name of the GstCustomMeta; its structure holds the document as a JSON string in kDocumentField.
@@ -46,6 +48,8 @@ void write_document(GstBuffer* buffer, nlohmann::json document);
 
 // document["frame"][0], created when missing.
 nlohmann::json& frame_record(nlohmann::json& document);
+// document["frame"][0] when the document has one (an object), else null.
+const nlohmann::json* find_frame_record(const nlohmann::json& document);
 
 struct FrameFacts {
   guint64 frame_num;  // used only when the document has none yet
@@ -58,7 +62,10 @@ struct FrameFacts {
 // Those ROI metas are tagged as read, so `buffer` must be writable and the document written back.
 nlohmann::json build_document(GstBuffer* buffer, const FrameFacts& facts);
 
-// Mirrors `object` (with rect_params) as a GstVideoRegionOfInterestMeta on a writable buffer.
+// Mirrors `object`, at `object_index` in frame["object"], as a GstVideoRegionOfInterestMeta on a
+// writable buffer.
+void attach_object_roi(GstBuffer* buffer, const ObjectDescription& object, guint object_index);
+// The same for an object of the document.
 void attach_object_roi(GstBuffer* buffer, const nlohmann::json& object, guint object_index);
 
 // "2026-11-23T08:24:36.748+0000": local time, milliseconds, numeric offset.

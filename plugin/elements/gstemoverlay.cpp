@@ -183,18 +183,12 @@ static gboolean gst_em_overlay_set_caps(GstBaseTransform* transform, GstCaps* in
   return TRUE;
 }
 
-static const nlohmann::json* first_frame_record(const nlohmann::json& document) {
-  const auto frames = document.find("frame");
-  if (frames == document.end() || !frames->is_array() || frames->empty()) return nullptr;
-  return &frames->front();
-}
-
 static GstFlowReturn gst_em_overlay_transform_ip(GstBaseTransform* transform, GstBuffer* buffer) {
   GstEmOverlay* self = GST_EM_OVERLAY(transform);
   Runtime& runtime = self->runtime;
   const std::shared_ptr<const nlohmann::json> document = emi::peek_document(buffer);
   if (!document) return GST_FLOW_OK;
-  const nlohmann::json* frame = first_frame_record(*document);
+  const nlohmann::json* frame = emi::find_frame_record(*document);
   if (frame == nullptr) return GST_FLOW_OK;
 
   GST_OBJECT_LOCK(self);

@@ -17,9 +17,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
-#include "document/frame_document.h"
 #include "common/gst_ptr.h"
+#include "document/frame_document.h"
 #include "document/literal_parser.h"
 #include "document/result_placement.h"
 #include "embed/user_program.h"
@@ -262,37 +263,22 @@ static gboolean gst_em_py_custom_set_caps(GstBaseTransform* transform, GstCaps* 
   return TRUE;
 }
 
-// Parses and places what the script returned; problems are warnings, the frame always passes.
-static void store_results(GstEmPyCustom* self, GstBuffer* buffer, nlohmann::json& document,
+// Places what the script returned; problems are warnings, the frame always passes.
+static void store_results(GstEmPyCustom* self, GstBuffer* buffer, nlohmann::json document,
                           emi::ProgramOutput& output, emi::PlacementMode mode) {
   Runtime& runtime = self->runtime;
-  nlohmann::json results = std::move(output.value);
-  if (output.text) {
-    try {
-      results = emi::parse_literal(*output.text);
-    } catch (const emi::LiteralParseError& error) {
-      report_frame_problem(self,
-                           runtime.module + " returned something that is not a list of results: " +
-                               excerpt(*output.text),
-                           std::string(error.what()) + " at offset " + std::to_string(error.offset()));
-      results = nullptr;
-    }
+  if (output.unusable) {
+    report_frame_problem(self,
+                         runtime.module + " returned something that is not a list of results: " +
+                             excerpt(*output.unusable),
+                         output.unusable_details);
   }
-  nlohmann::json& frame = emi::frame_record(document);
-  const emi::PlacementOutcome placed =
-      emi::place_results(frame, results, mode, runtime.meta_key,
-                         GST_VIDEO_INFO_WIDTH(&runtime.info), GST_VIDEO_INFO_HEIGHT(&runtime.info));
-  for (const std::string& problem : placed.problems)
-    report_frame_problem(self, runtime.module + ": " + problem, excerpt(results.dump()));
-  if (!output.events.empty()) {
-    nlohmann::json& events = frame["events"];
-    if (!events.is_array()) events = nlohmann::json::array();
-    for (nlohmann::json& event : output.events) events.push_back(std::move(event));
-  }
-  const nlohmann::json& objects = frame["object"];
-  for (std::size_t index : placed.new_objects)
-    emi::attach_object_roi(buffer, objects[index], static_cast<guint>(index));
-  emi::write_document(buffer, std::move(document));
+  const emi::Placement placement{mode, runtime.meta_key, GST_VIDEO_INFO_WIDTH(&runtime.info),
+                                 GST_VIDEO_INFO_HEIGHT(&runtime.info)};
+  const std::vector<std::string> problems = emi::store_results(
+      buffer, std::move(document), output.results, std::move(output.events), placement);
+  for (const std::string& problem : problems)
+    report_frame_problem(self, runtime.module + ": " + problem, emi::json_excerpt(output.results));
 }
 
 static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, GstBuffer* buffer) {
@@ -333,7 +319,7 @@ static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, 
     }
   }
   self->processed++;
-  store_results(self, buffer, document, output, mode);
+  store_results(self, buffer, std::move(document), output, mode);
   return GST_FLOW_OK;
 }
 

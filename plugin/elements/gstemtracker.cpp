@@ -29,7 +29,9 @@
 #include <string>
 #include <vector>
 
+#include "document/document_object.h"
 #include "document/frame_document.h"
+#include "document/vocabulary.h"
 #include "tracking/iou_tracker.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_em_tracker_debug);
@@ -40,7 +42,7 @@ namespace {
 using nlohmann::json;
 namespace tracking = emi::tracking;
 
-constexpr char kNotApplicable[] = "N/A";
+using emi::kNotApplicable;
 
 // What the properties say; guarded by the object lock. The line is parsed at start.
 struct Settings {
@@ -137,26 +139,13 @@ static void annotate(json& object, const std::optional<tracking::TrackedDetectio
   object["tracking_ended_time"] = kNotApplicable;
 }
 
-// Whole pixels stay integers in the document, as detectors write them.
-static json pixels(double value) {
-  if (std::nearbyint(value) == value && std::fabs(value) < 1e15) return json(static_cast<gint64>(value));
-  return json(value);
-}
-
 static json ended_object(const tracking::EndedTrack& track) {
-  return json{{"class_id", track.class_id},
-              {"object_id", track.object_id},
-              {"confidence", track.confidence},
-              {"obj_label", track.label},
-              {"rect_params",
-               {{"left", pixels(track.box.left)},
-                {"top", pixels(track.box.top)},
-                {"width", pixels(track.box.width)},
-                {"height", pixels(track.box.height)}}},
-              {"text_params", {{"display_text", track.label}}},
-              {"tracking_start_time", track.start_timestamp},
-              {"tracking_ended_time", track.ended_timestamp},
-              {"tracking_duration_in_seconds", track.duration_seconds}};
+  json object = emi::make_object({track.class_id, track.object_id, track.confidence, track.label,
+                                  {track.box.left, track.box.top, track.box.width, track.box.height}});
+  object[emi::field::kTrackingStart] = track.start_timestamp;
+  object[emi::field::kTrackingEnded] = track.ended_timestamp;
+  object[emi::field::kTrackingDuration] = track.duration_seconds;
+  return object;
 }
 
 static json counts_of(const tracking::IouTracker& tracker) {
@@ -166,7 +155,8 @@ static json counts_of(const tracking::IouTracker& tracker) {
     document["line_crossings"] = {{"forward", counts.line_crossings.forward},
                                   {"backward", counts.line_crossings.backward}};
     // For emoverlay, which draws the line.
-    document["line"] = {pixels(line->from.x), pixels(line->from.y), pixels(line->to.x), pixels(line->to.y)};
+    document["line"] = {emi::pixel_value(line->from.x), emi::pixel_value(line->from.y),
+                        emi::pixel_value(line->to.x), emi::pixel_value(line->to.y)};
   }
   return document;
 }
@@ -174,8 +164,7 @@ static json counts_of(const tracking::IouTracker& tracker) {
 // The frame fields (not its objects or results) that the EOS document repeats.
 static json frame_fields(const json& frame) {
   json fields = json::object();
-  for (const char* key : {"frame_num", "buf_pts", "ntp_timestamp", "timestamp", "source_frame_width",
-                          "source_frame_height"}) {
+  for (const char* key : emi::kFrameFacts) {
     const auto it = frame.find(key);
     if (it != frame.end()) fields[key] = *it;
   }

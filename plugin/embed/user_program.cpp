@@ -3,6 +3,7 @@
 #include <atomic>
 #include <filesystem>
 
+#include "document/literal_parser.h"
 #include "embed/python_convert.h"
 #include "embed/python_frame.h"
 
@@ -14,6 +15,16 @@ using python::GilGuard;
 using python::PythonError;
 
 constexpr int kMostProcessArguments = 4;  // io_buffer, in_meta, options, events
+
+// The seed's contract: process_ip returns str(list), a Python literal (or JSON) of the results.
+void parse_returned_text(const std::string& text, ProgramOutput& output) {
+  try {
+    output.results = parse_literal(text);
+  } catch (const LiteralParseError& error) {
+    output.unusable = text;
+    output.unusable_details = std::string(error.what()) + " at offset " + std::to_string(error.offset());
+  }
+}
 
 std::string unique_module_name(const std::string& path) {
   static std::atomic<unsigned> instances{0};
@@ -128,57 +139,62 @@ void UserProgram::call_optional(const Callable& callable, const char* name) {
 
 ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, bool writable,
                                    const nlohmann::json& in_meta) {
-  GilGuard gil;
-  std::optional<python::FrameForScript> frame;
-  try {
-    frame.emplace(buffer, info, writable);
-  } catch (py::error_already_set& error) {
-    throw python::to_error(error, "mapping a frame for " + path_);
-  } catch (const std::runtime_error& error) {
-    throw PythonError(std::string("mapping a frame for ") + path_ + ": " + error.what(), "");
-  }
-  // Ends the call on every path, so that views the script kept stay valid.
-  struct FinishOnExit {
-    python::FrameForScript& frame;
-    GstBuffer* buffer;
-    ~FinishOnExit() { frame.finish(buffer); }
-  } finish_on_exit{*frame, buffer};
-
-  auto context = [this] { return function_name_ + "() of " + path_; };
-  const Callable& process = objects_->process;
   ProgramOutput output;
-  try {
-    const py::object& io_buffer = frame->io_buffer();
-    py::object result;
-    switch (process.arity) {
-      case 0: result = process.function(); break;
-      case 1: result = process.function(io_buffer); break;
-      case 2: result = process.function(io_buffer, python::to_python(in_meta)); break;
-      case 3:
-        result = process.function(io_buffer, python::to_python(in_meta), objects_->options);
-        break;
-      default: {
-        py::list events;
-        result = process.function(io_buffer, python::to_python(in_meta), objects_->options, events);
-        if (!events.empty()) output.events = python::from_python(events);
-      }
+  std::optional<std::string> returned_text;  // parsed once the GIL is released
+  {
+    GilGuard gil;
+    std::optional<python::FrameForScript> frame;
+    try {
+      frame.emplace(buffer, info, writable);
+    } catch (py::error_already_set& error) {
+      throw python::to_error(error, "mapping a frame for " + path_);
+    } catch (const std::runtime_error& error) {
+      throw PythonError(std::string("mapping a frame for ") + path_ + ": " + error.what(), "");
     }
-    if (PyUnicode_Check(result.ptr())) {
-      output.text = result.cast<std::string>();
-    } else if (PyBytes_Check(result.ptr())) {
-      output.text = std::string(PyBytes_AS_STRING(result.ptr()), PyBytes_GET_SIZE(result.ptr()));
-    } else {
-      try {
-        output.value = python::from_python(result);
-      } catch (const python::UnrepresentableValue&) {
-        output.text = py::repr(result).cast<std::string>();  // reported as garbage, with excerpt
+    // Ends the call on every path, so that views the script kept stay valid.
+    struct FinishOnExit {
+      python::FrameForScript& frame;
+      GstBuffer* buffer;
+      ~FinishOnExit() { frame.finish(buffer); }
+    } finish_on_exit{*frame, buffer};
+
+    auto context = [this] { return function_name_ + "() of " + path_; };
+    const Callable& process = objects_->process;
+    try {
+      const py::object& io_buffer = frame->io_buffer();
+      py::object result;
+      switch (process.arity) {
+        case 0: result = process.function(); break;
+        case 1: result = process.function(io_buffer); break;
+        case 2: result = process.function(io_buffer, python::to_python(in_meta)); break;
+        case 3:
+          result = process.function(io_buffer, python::to_python(in_meta), objects_->options);
+          break;
+        default: {
+          py::list events;
+          result = process.function(io_buffer, python::to_python(in_meta), objects_->options, events);
+          if (!events.empty()) output.events = python::from_python(events);
+        }
       }
+      if (PyUnicode_Check(result.ptr())) {
+        returned_text = result.cast<std::string>();
+      } else if (PyBytes_Check(result.ptr())) {
+        returned_text = std::string(PyBytes_AS_STRING(result.ptr()), PyBytes_GET_SIZE(result.ptr()));
+      } else {
+        try {
+          output.results = python::from_python(result);
+        } catch (const python::UnrepresentableValue& error) {
+          output.unusable = py::repr(result).cast<std::string>();
+          output.unusable_details = error.what();
+        }
+      }
+    } catch (py::error_already_set& error) {
+      throw python::to_error(error, context());
+    } catch (const std::exception& error) {  // events that have no JSON form, undecodable text
+      throw PythonError(context() + ": " + error.what(), "");
     }
-  } catch (py::error_already_set& error) {
-    throw python::to_error(error, context());
-  } catch (const std::exception& error) {  // events that have no JSON form, undecodable text
-    throw PythonError(context() + ": " + error.what(), "");
   }
+  if (returned_text) parse_returned_text(*returned_text, output);
   return output;
 }
 

@@ -24,12 +24,14 @@ struct ProgramSpec {
   nlohmann::json options = nlohmann::json::object();
 };
 
-// What one process_ip call gave back: either text to parse (the seed's str(list)) or a value
-// already converted from Python objects, plus the events the script appended.
+// What one process_ip call gave back, parsed: the seed's str(list) (a Python literal or JSON, as
+// text or bytes) and Python values alike end here as JSON.
 struct ProgramOutput {
-  std::optional<std::string> text;
-  nlohmann::json value;
-  nlohmann::json events = nlohmann::json::array();
+  nlohmann::json results;  // null when the script returned None or nothing usable
+  nlohmann::json events = nlohmann::json::array();  // what the script appended to `events`
+  // Set when the returned value could not be used: what it was, and why.
+  std::optional<std::string> unusable;
+  std::string unusable_details;
 };
 
 // Every method takes the GIL itself and throws python::PythonError with the traceback.

@@ -10,10 +10,28 @@ string in its "json" field, so any PyGObject application can read it from a pad 
         return Gst.PadProbeReturn.OK
 """
 
+import functools
 import json
+import os
 
 DOCUMENT_META_NAME = "EmiFrameDocumentMeta"
 _DOCUMENT_FIELD = "json"
+# The JSON Schema of the document (docs/frame_document.schema.json, installed beside the package).
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas",
+                           "frame_document.schema.json")
+
+
+@functools.lru_cache(maxsize=None)
+def frame_document_schema():
+    """The frame document's JSON Schema, as a dict."""
+    with open(SCHEMA_PATH, encoding="utf-8") as schema_file:
+        return json.load(schema_file)
+
+
+def frame_facts():
+    """The fields that describe the frame itself (frame_num, buf_pts, ...), as the schema lists
+    them: everything else in a frame record is objects, events, counts or results."""
+    return tuple(frame_document_schema()["$defs"]["frame_facts"]["properties"])
 
 
 def frame_document(buffer):

@@ -15,10 +15,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
-from .document import frame_document  # noqa: E402
-
-_FRAME_FIELDS = {"frame_num", "buf_pts", "ntp_timestamp", "timestamp", "source_frame_width",
-                 "source_frame_height", "object"}
+from .document import frame_document, frame_facts  # noqa: E402
 
 
 def _sink_of(pipeline):
@@ -32,7 +29,8 @@ def _sink_of(pipeline):
 
 
 def _describe(frame):
-    results = {key: value for key, value in frame.items() if key not in _FRAME_FIELDS}
+    not_results = set(frame_facts()) | {"object"}
+    results = {key: value for key, value in frame.items() if key not in not_results}
     line = f"frame {frame.get('frame_num', '?'):>5}  {json.dumps(results)}"
     objects = frame.get("object") or []
     if objects:
