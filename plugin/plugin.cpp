@@ -6,6 +6,7 @@
 #include "elements/gstemdetect.h"
 #include "elements/gstemoverlay.h"
 #include "elements/gstempycustom.h"
+#include "elements/gstemroi.h"
 #include "elements/gstemtracker.h"
 
 static gboolean plugin_init(GstPlugin* plugin) {
@@ -14,7 +15,8 @@ static gboolean plugin_init(GstPlugin* plugin) {
   emi::register_document_meta();
   return GST_ELEMENT_REGISTER(emaimeta, plugin) && GST_ELEMENT_REGISTER(empycustom, plugin) &&
          GST_ELEMENT_REGISTER(emoverlay, plugin) && GST_ELEMENT_REGISTER(emtracker, plugin) &&
-         GST_ELEMENT_REGISTER(emdetect, plugin) && GST_ELEMENT_REGISTER(emclassify, plugin);
+         GST_ELEMENT_REGISTER(emdetect, plugin) && GST_ELEMENT_REGISTER(emclassify, plugin) &&
+         GST_ELEMENT_REGISTER(emroi, plugin);
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, emi,

@@ -35,7 +35,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-from . import runner  # noqa: E402
+from . import roi, runner  # noqa: E402
 from .app import AppConfigError, load_stream  # noqa: E402
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtspt", "http", "https", "udp", "srt", "rtmp")
@@ -53,7 +53,7 @@ class StreamSpec:
     location: str       # "test", "/dev/video0", a URI, or an absolute movie path
     live: bool          # reconnects when its source fails
     output_dir: str
-    roi: object = None  # the config's `roi`, as given
+    regions: list = dataclasses.field(default_factory=list)  # the config's `roi` (emi.roi.parse_roi)
 
 
 def _is_uri(location):
@@ -124,9 +124,13 @@ def stream_specs(stream_paths, output_dir, input_override=None):
             location = _resolve_location(location, path)
         elif location != "test" and not location.startswith("/dev/video") and not _is_uri(location):
             location = os.path.abspath(location)
+        try:
+            regions = roi.parse_roi(stream.get("roi"), f"{path}: roi")
+        except roi.RoiError as error:
+            raise AppConfigError(str(error)) from None
         specs.append(StreamSpec(config_path=os.path.abspath(path), stream_id=stream_id, location=location,
                                 live=_is_live(location), output_dir=os.path.join(output_dir, stream_id),
-                                roi=stream.get("roi")))
+                                regions=regions))
     return specs
 
 
@@ -211,6 +215,7 @@ class Stream:
         self.aimeta = None
         self.source = None
         self._downstream_pad = None  # where the source's frames go
+        self.roi_element = None      # emroi dropping objects outside the stream's regions
         self.ignored = []
 
     # -- building -----------------------------------------------------------------------------
@@ -227,6 +232,12 @@ class Stream:
         self.pipeline.add(source)
         source.get_static_pad("src").link(self._downstream_pad)
         self.pipeline.set_name(self.spec.stream_id)
+        if self.spec.regions:
+            try:
+                self.roi_element, _ = roi.insert_roi_elements(
+                    self._downstream_pad.get_parent_element(), self.spec.regions, runner._make)
+            except roi.RoiError as error:
+                raise runner.RunError(f"{self.spec.config_path}: roi: {error}") from None
         self.aimeta.set_property("stream-id", self.spec.stream_id)
         self.aimeta.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._left_app)
 
@@ -363,6 +374,8 @@ class Stream:
                          "clips": sorted(glob.glob(os.path.join(output_dir, runner.CLIPS_DIR, "*.mp4"))),
                          "signals_file": os.path.join(output_dir, runner.SIGNALS_NAME),
                          "annotated": os.path.join(output_dir, runner.ANNOTATED_NAME) if self.annotated else None})
+        if self.roi_element is not None:
+            text["roi_dropped"] = self.roi_element.get_property("dropped")
         if self.error is not None:
             text["error"] = self.error
         return text
