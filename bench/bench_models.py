@@ -3,7 +3,10 @@
     GST_PLUGIN_PATH=build/plugin PYTHONPATH=python /usr/bin/python3 bench/bench_models.py [--frames N]
 
 Real architectures with random weights (nothing is downloaded): ssdlite320_mobilenet_v3_large for
-detection, mobilenet_v3_large for classification, 640x360 RGBA frames.
+detection, mobilenet_v3_large for classification, 640x360 RGBA frames. And the real YOLOX-Nano
+(resource/models/yolox_nano.onnx, OpenCV's DNN) on real 1920x1080 frames of
+../shared/media/street_1080p.mp4 (left out, saying so, when the clip is absent), against a plain
+OpenCV loop: letterbox, forward, YOLOX decoding, person filter, NMS, boxes back to frame pixels.
 
 Frame by frame, interleaved (interleaved.py: both sides see the same drift of the machine's speed).
 
@@ -24,6 +27,7 @@ import os
 import sys
 import tempfile
 
+import cv2
 import gi
 import numpy
 import torch
@@ -39,6 +43,11 @@ import model_fixtures as fixtures  # noqa: E402
 import interleaved  # noqa: E402
 
 WIDTH, HEIGHT = 640, 360
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+YOLOX = os.path.join(ROOT, "resource", "models", "yolox_nano.onnx")
+COCO_LABELS = os.path.join(ROOT, "resource", "models", "coco_80cl.txt")
+STREET = os.path.join(os.environ.get("EMI_SHARED", os.path.join(ROOT, "..", "shared")), "media", "street_1080p.mp4")
+YOLOX_SIZE = 416
 THRESHOLD = 0.04  # random weights score low: about ten detections a frame pass it
 ROIS = [(x, y, 96, 128) for x in range(20, 620 - 96, 150) for y in (20, 200)]  # 8 boxes
 
@@ -78,9 +87,53 @@ def classify_step(model, transforms, boxes=None, batched=True):
     return step
 
 
+def street_frames(count):
+    """RGBA frames of the real street clip, or None when it is absent."""
+    if not os.path.exists(STREET):
+        return None
+    capture = cv2.VideoCapture(STREET)
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGBA))
+    return frames
+
+
+def yolox_step(threshold=0.3, nms_threshold=0.45):
+    """YOLOX-Nano as one would write it with OpenCV: the person boxes of an RGBA frame."""
+    net = cv2.dnn.readNetFromONNX(YOLOX)
+    grids, strides = [], []
+    for stride in (8, 16, 32):
+        cells = YOLOX_SIZE // stride
+        y, x = numpy.mgrid[0:cells, 0:cells]
+        grids.append(numpy.stack([x.ravel(), y.ravel()], 1))
+        strides.append(numpy.full((cells * cells, 1), stride))
+    grid, stride = numpy.concatenate(grids).astype(numpy.float32), numpy.concatenate(strides).astype(numpy.float32)
+
+    def step(frame):
+        height, width = frame.shape[:2]
+        scale = min(YOLOX_SIZE / width, YOLOX_SIZE / height)
+        resized = cv2.resize(frame, (round(width * scale), round(height * scale)))
+        canvas = numpy.full((YOLOX_SIZE, YOLOX_SIZE, 3), 114, numpy.uint8)
+        canvas[:resized.shape[0], :resized.shape[1]] = resized[:, :, 2::-1]  # RGBA -> BGR
+        net.setInput(canvas.transpose(2, 0, 1)[numpy.newaxis].astype(numpy.float32))
+        output = net.forward()[0]
+        scores = output[:, 4] * output[:, 5]  # person
+        rows = numpy.flatnonzero(scores >= threshold)
+        centres = (output[rows, :2] + grid[rows]) * stride[rows]
+        sizes = numpy.exp(output[rows, 2:4]) * stride[rows]
+        corners = numpy.concatenate([centres - sizes / 2, sizes], 1)
+        kept = cv2.dnn.NMSBoxes(corners.tolist(), scores[rows].tolist(), threshold, nms_threshold)
+        return [((corners[i] / scale).tolist(), float(scores[rows][i])) for i in numpy.asarray(kept).reshape(-1)]
+    return step
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=31, help="frames per variant (the first is a warm-up)")
+    parser.add_argument("--only", help="only the variants whose name starts with this (e.g. YOLOX)")
     arguments = parser.parse_args()
     cpu = interleaved.pin_to_one_cpu()
     Gst.init(None)
@@ -113,9 +166,20 @@ def main():
     print(f"{'':28} {'---------- wall ms/frame ----------':>36}  {'---------- cpu ms/frame -----------':>36}")
     print(f"{'variant':28} {'element':>11} {'torch':>11} {'fps ratio':>12}  "
           f"{'element':>11} {'torch':>11} {'ratio':>12}")
+    street = street_frames(arguments.frames)
+    yolox = (f"emdetect model={YOLOX} labels-file={COCO_LABELS} object-class=person threshold=0.3 "
+             "backend=opencv")
+    if street is None:
+        print(f"(YOLOX-Nano on the street clip left out: {STREET} is absent)\n")
+    else:
+        variants += [("YOLOX-Nano 1080p, interval 1", yolox, 1, None, yolox_step()),
+                     ("YOLOX-Nano 1080p, interval 2", yolox + " inference-interval=2", 2, None, yolox_step())]
+    if arguments.only:
+        variants = [variant for variant in variants if variant[0].startswith(arguments.only)]
     for name, description, interval, rois, step in variants:
+        clip = street if name.startswith("YOLOX") else frames
         (element_wall, element_cpu), (loop_wall, loop_cpu) = interleaved.compare(
-            [Gst.parse_launch(description)], step, frames, warmup=1, interval=interval, rois=rois)
+            [Gst.parse_launch(description)], step, clip, warmup=1, interval=interval, rois=rois)
         print(f"{name:28} {element_wall:11.2f} {loop_wall:11.2f} {loop_wall / element_wall:12.3f}  "
               f"{element_cpu:11.2f} {loop_cpu:11.2f} {loop_cpu / element_cpu:12.3f}", flush=True)
 

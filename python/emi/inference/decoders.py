@@ -91,8 +91,9 @@ def make_input(image, frame_color_space, preprocessing, height, width, dtype):
         offset_x, offset_y = (width - resized_width) // 2, (height - resized_height) // 2
     canvas = numpy.full((height, width, 3), preprocessing.pad_value, numpy.uint8)
     resized = cv2.resize(image, (resized_width, resized_height), interpolation=cv2.INTER_LINEAR)
-    order = [0, 1, 2] if frame_color_space == preprocessing.color_space else [2, 1, 0]
-    canvas[offset_y:offset_y + resized_height, offset_x:offset_x + resized_width] = resized[:, :, order]
+    # Views, not copies: the channels in the model's order, straight into the canvas.
+    channels = resized[:, :, :3] if frame_color_space == preprocessing.color_space else resized[:, :, 2::-1]
+    canvas[offset_y:offset_y + resized_height, offset_x:offset_x + resized_width] = channels
     planes = canvas.transpose(2, 0, 1)[numpy.newaxis]
     if dtype == numpy.uint8:
         blob = numpy.ascontiguousarray(planes)
@@ -104,8 +105,10 @@ def make_input(image, frame_color_space, preprocessing, height, width, dtype):
         gain = ((high - low) / 255.0 / std).reshape(1, 3, 1, 1)
         bias = ((low - mean) / std).reshape(1, 3, 1, 1)
         blob = planes.astype(numpy.float32)
-        blob *= gain
-        blob += bias
+        if not numpy.all(gain == 1.0):
+            blob *= gain
+        if numpy.any(bias != 0.0):
+            blob += bias
         blob = blob.astype(dtype, copy=False)
     return blob, Placement(resized_width / image_width, resized_height / image_height, offset_x, offset_y)
 

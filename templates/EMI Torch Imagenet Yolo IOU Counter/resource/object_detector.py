@@ -25,6 +25,8 @@ absolute):
     backend         "auto", "onnxruntime", "opencv", "torch"                       ("auto")
     device          "auto" (CUDA when present, else the CPU), "cpu", "cuda"         ("auto")
     roi             detect only in these rectangles: "left,top,width,height;..."    ("")
+    inference_interval  detect on every Nth frame; the frames between keep the last
+                    detections (emdetect's inference-interval)                      (1)
     fallback        "motion": detect moving objects when there is no model; "none"  ("motion")
     motion          motion_detector.py's options                                   ({})
 
@@ -46,7 +48,7 @@ MODEL_FILE = os.path.join("models", "detector.onnx")
 LABELS_FILE = os.path.join("models", "coco_80cl.txt")
 DEFAULT_OPTIONS = {"model": MODEL_FILE, "labels": LABELS_FILE, "model_proc": "", "object_class": ["person"],
                    "min_confidence": 0.3, "backend": "auto", "device": "auto", "roi": "",
-                   "fallback": "motion", "motion": {}}
+                   "inference_interval": 1, "fallback": "motion", "motion": {}}
 
 
 def settings_of(options):
@@ -57,6 +59,9 @@ def settings_of(options):
     confidence = settings["min_confidence"]
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
         raise ValueError(f"option 'min_confidence': {confidence!r} is not a number from 0 to 1")
+    interval = settings["inference_interval"]
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ValueError(f"option 'inference_interval': {interval!r} is not a whole number of frames (1 or more)")
     classes = settings["object_class"]
     if not (isinstance(classes, list) and all(isinstance(label, str) for label in classes)):
         raise ValueError(f"option 'object_class': {classes!r} is not a list of labels")
@@ -83,6 +88,9 @@ class Primary:
     def __init__(self, options):
         settings = settings_of(options)
         self.detector = open_detector(settings)
+        self.interval = settings["inference_interval"]
+        self.frames = 0
+        self.last = []
         self.motion = None
         if self.detector is None:
             model = model_weights.resource_path(HERE, settings["model"])
@@ -99,7 +107,10 @@ class Primary:
     def detect(self, frame, pixel_format):
         if self.motion is not None:
             return self.motion.detect(frame)
-        return self.detector.detect(frame, pixel_format)
+        if self.frames % self.interval == 0:
+            self.last = self.detector.detect(frame, pixel_format)
+        self.frames += 1
+        return self.last
 
 
 primary = None
