@@ -1,5 +1,6 @@
 #include "embed/python_frame.h"
 
+#include <pybind11/eval.h>
 #include <pybind11/numpy.h>
 
 #include <array>
@@ -42,6 +43,41 @@ class MappedFrame {
   UniqueBuffer sharing_buffer_;
 };
 
+// Python half of the frame: the classes io_buffer is made of, run once into the host's module.
+constexpr const char kFrameSource[] = R"PY(
+import numpy
+
+_MAP_WRITE = 2  # Gst.MapFlags.WRITE
+
+
+class MapInfo:
+    """What PyGObject's Gst.Buffer.map() returns, as far as scripts use it."""
+
+    __slots__ = ("data", "size", "maxsize", "flags")
+
+    def __init__(self, data, flags):
+        self.data = data
+        self.size = self.maxsize = data.nbytes
+        self.flags = flags
+
+
+class FrameArray(numpy.ndarray):
+    """A frame viewed as a NumPy array that also answers io_buffer.map()/unmap() as scripts
+    written for EDGEMATRIX's EMPyCustom expect."""
+
+    def map(self, flags=1):
+        owner = self
+        while isinstance(owner, numpy.ndarray):
+            owner = owner.base
+        data = memoryview(owner) if owner is not None else memoryview(numpy.ascontiguousarray(self)).cast("B")
+        if int(flags) & _MAP_WRITE and data.readonly:
+            return False, None
+        return True, MapInfo(data, flags)
+
+    def unmap(self, info):
+        """Nothing to do: the frame stays mapped while any view of it is alive."""
+)PY";
+
 PyTypeObject* frame_array_type = nullptr;  // _emi_host.FrameArray, kept for the process's life
 
 py::object make_frame_array(py::handle owner, guint8* data, int dimensions,
@@ -69,7 +105,10 @@ guint first_component_of_plane(const GstVideoInfo& info, guint plane) {
 
 }  // namespace
 
-void register_frame_types(py::module_ helpers) {
+void ensure_frame_types() {
+  if (frame_array_type != nullptr) return;  // the GIL guards it
+  py::module_ helpers = python::helpers();
+  py::exec(kFrameSource, helpers.attr("__dict__"));
   py::class_<MappedFrame>(helpers, "MappedFrame", py::buffer_protocol())
       .def_buffer([](MappedFrame& frame) {
         return py::buffer_info(frame.data(), 1, py::format_descriptor<guint8>::format(), 1,
@@ -80,6 +119,7 @@ void register_frame_types(py::module_ helpers) {
 }
 
 FrameForScript::FrameForScript(GstBuffer* buffer, const GstVideoInfo& info, bool writable) {
+  ensure_frame_types();
   auto mapped = std::make_unique<MappedFrame>(buffer, writable);
   const GstVideoMeta* layout = gst_buffer_get_video_meta(buffer);
   guint8* const base = mapped->data();

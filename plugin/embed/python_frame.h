@@ -8,8 +8,9 @@ namespace emi::python {
 
 namespace py = pybind11;
 
-// Adds the MappedFrame type to the host's helper module (once, at interpreter start).
-void register_frame_types(py::module_ helpers);
+// Adds the frame's types (FrameArray, MapInfo, MappedFrame) to the host's helper module, once.
+// GIL held; throws py::error_already_set when NumPy can't be imported.
+void ensure_frame_types();
 
 // One frame mapped for one script call. GIL held for construction, io_buffer() and finish().
 class FrameForScript {

@@ -8,8 +8,6 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "embed/python_frame.h"
-
 namespace emi::python {
 namespace {
 
@@ -24,10 +22,6 @@ import sys
 import threading
 import traceback
 
-import numpy
-
-_MAP_WRITE = 2  # Gst.MapFlags.WRITE
-
 try:
     # Scripts written for EMPyCustom do a bare `from gi.repository import Gst`: pin the version
     # of the GStreamer we run in, as their host did.
@@ -36,34 +30,6 @@ try:
     gi.require_version("Gst", "1.0")
 except (ImportError, ValueError):
     pass
-
-
-class MapInfo:
-    """What PyGObject's Gst.Buffer.map() returns, as far as scripts use it."""
-
-    __slots__ = ("data", "size", "maxsize", "flags")
-
-    def __init__(self, data, flags):
-        self.data = data
-        self.size = self.maxsize = data.nbytes
-        self.flags = flags
-
-
-class FrameArray(numpy.ndarray):
-    """A frame viewed as a NumPy array that also answers io_buffer.map()/unmap() as scripts
-    written for EDGEMATRIX's EMPyCustom expect."""
-
-    def map(self, flags=1):
-        owner = self
-        while isinstance(owner, numpy.ndarray):
-            owner = owner.base
-        data = memoryview(owner) if owner is not None else memoryview(numpy.ascontiguousarray(self)).cast("B")
-        if int(flags) & _MAP_WRITE and data.readonly:
-            return False, None
-        return True, MapInfo(data, flags)
-
-    def unmap(self, info):
-        """Nothing to do: the frame stays mapped while any view of it is alive."""
 
 
 class _FolderScope:
@@ -246,9 +212,8 @@ void start_interpreter() {
     py::module_ module = helpers();
     py::exec(kHelperSource, module.attr("__dict__"));
     py::module_::import("sys").attr("modules")["_emi_host"] = module;
-    register_frame_types(module);
   } catch (py::error_already_set& error) {
-    throw to_error(error, "starting emi's Python host (is python3-numpy installed?)");
+    throw to_error(error, "starting emi's Python host");
   }
 }
 

@@ -1,9 +1,7 @@
 #include "embed/signal_callback.h"
 
-#include <atomic>
-#include <filesystem>
-
 #include "embed/python_convert.h"
+#include "embed/script_module.h"
 
 namespace emi {
 namespace {
@@ -12,51 +10,31 @@ namespace py = pybind11;
 using python::GilGuard;
 using python::PythonError;
 
-std::string callback_module_name() {
-  static std::atomic<unsigned> instances{0};
-  return "emi_signal_callback_" + std::to_string(instances++);
-}
-
 }  // namespace
 
 class SignalCallback::Objects {
  public:
-  std::string module_name;
-  py::object module;
-  py::object function;
+  std::optional<python::ScriptModule> script;  // first in, last out
+  python::ScriptFunction function;
 };
 
 SignalCallback::SignalCallback(const std::string& module_path, const std::string& function_name)
     : path_(module_path), function_name_(function_name) {
-  std::error_code error_code;
-  if (!std::filesystem::is_regular_file(path_, error_code)) throw PythonError(path_ + ": no such file", "");
   if (function_name_.empty()) throw PythonError(path_ + ": no callback function named", "");
   python::ensure_started();
   GilGuard gil;
   auto objects = std::make_unique<Objects>();
-  objects->module_name = callback_module_name();
-  py::module_ helpers = python::helpers();
   try {
-    objects->module = helpers.attr("load_module")(path_, objects->module_name);
+    objects->function = objects->script.emplace(path_, "signal_callback").resolve(function_name_, 1);
   } catch (py::error_already_set& error) {
     throw python::to_error(error, "loading " + path_);
   }
-  if (py::hasattr(objects->module, function_name_.c_str()))
-    objects->function = objects->module.attr(function_name_.c_str());
-  if (!objects->function || !PyCallable_Check(objects->function.ptr())) {
-    helpers.attr("unload_module")(objects->module_name);
-    throw PythonError(path_ + " has no function " + function_name_ + "()", "");
-  }
+  if (!objects->function) throw PythonError(path_ + " has no function " + function_name_ + "()", "");
   objects_ = std::move(objects);
 }
 
 SignalCallback::~SignalCallback() {
   GilGuard gil;
-  try {
-    python::helpers().attr("unload_module")(objects_->module_name);
-  } catch (py::error_already_set&) {
-    // A module that can't leave sys.modules is only a name kept alive.
-  }
   objects_.reset();
 }
 
@@ -70,7 +48,7 @@ CallbackResult SignalCallback::call(const nlohmann::json& signal) {
   };
   CallbackResult result;
   try {
-    py::object returned = objects_->function(python::to_python(signal));
+    py::object returned = objects_->function.function(python::to_python(signal));
     py::object events = returned;
     if (PyTuple_Check(returned.ptr())) {
       const py::tuple pair = py::reinterpret_borrow<py::tuple>(returned);

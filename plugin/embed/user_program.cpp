@@ -1,11 +1,9 @@
 #include "embed/user_program.h"
 
-#include <atomic>
-#include <filesystem>
-
 #include "document/literal_parser.h"
 #include "embed/python_convert.h"
 #include "embed/python_frame.h"
+#include "embed/script_module.h"
 
 namespace emi {
 namespace {
@@ -26,99 +24,50 @@ void parse_returned_text(const std::string& text, ProgramOutput& output) {
   }
 }
 
-std::string unique_module_name(const std::string& path) {
-  static std::atomic<unsigned> instances{0};
-  std::string stem = std::filesystem::path(path).stem().string();
-  for (char& c : stem) {
-    if (!g_ascii_isalnum(c)) c = '_';
-  }
-  return "emi_user_" + std::to_string(instances++) + "_" + stem;
-}
-
 }  // namespace
-
-// A script function with the number of positional arguments it accepts.
-struct UserProgram::Callable {
-  py::object function;
-  int arity = 0;
-
-  explicit operator bool() const { return static_cast<bool>(function); }
-};
 
 class UserProgram::Objects {
  public:
-  std::string module_name;
-  py::object module;
+  std::optional<python::ScriptModule> script;  // first in, last out: the others are its objects
   py::object instance;
   py::object options;
-  Callable start;
-  Callable stop;
-  Callable process;
+  python::ScriptFunction start;
+  python::ScriptFunction stop;
+  python::ScriptFunction process;
 };
 
 UserProgram::UserProgram(const ProgramSpec& spec)
     : path_(spec.module_path), function_name_(spec.function_name) {
   if (path_.empty()) throw PythonError("no module set: the `module` property names the script", "");
-  std::error_code error_code;
-  if (!std::filesystem::is_regular_file(path_, error_code))
-    throw PythonError(path_ + ": no such file", "");
-
   python::ensure_started();
   GilGuard gil;
-  objects_ = std::make_unique<Objects>();
-  Objects& objects = *objects_;
-  objects.module_name = unique_module_name(path_);
-  py::module_ helpers = python::helpers();
+  auto objects = std::make_unique<Objects>();
   try {
-    objects.options = python::to_python(spec.options);
-    objects.module = helpers.attr("load_module")(path_, objects.module_name);
-    py::object owner = objects.module;
+    python::ensure_frame_types();  // a missing NumPy fails the start, not the first frame
+    objects->options = python::to_python(spec.options);
+    const python::ScriptModule& script = objects->script.emplace(path_, "user");
+    py::handle owner = script.module();
     if (!spec.class_name.empty()) {
-      if (!py::hasattr(objects.module, spec.class_name.c_str()))
-        throw PythonError(path_ + " has no class " + spec.class_name, "");
-      py::object type = objects.module.attr(spec.class_name.c_str());
-      const int arity = helpers.attr("positional_arity")(type, 1).cast<int>();
-      objects.instance = arity > 0 ? type(objects.options) : type();
-      owner = objects.instance;
+      const python::ScriptFunction type = script.resolve(spec.class_name, 1);
+      if (!type) throw PythonError(path_ + " has no class " + spec.class_name, "");
+      objects->instance = type.arity > 0 ? type.function(objects->options) : type.function();
+      owner = objects->instance;
     }
-    auto resolve = [&](const std::string& name, int most) {
-      Callable callable;
-      if (py::hasattr(owner, name.c_str())) {
-        callable.function = owner.attr(name.c_str());
-        callable.arity = helpers.attr("positional_arity")(callable.function, most).cast<int>();
-      }
-      return callable;
-    };
-    objects.start = resolve("start", 1);
-    objects.stop = resolve("stop", 1);
-    objects.process = resolve(function_name_, kMostProcessArguments);
+    objects->start = script.resolve(owner, "start", 1);
+    objects->stop = script.resolve(owner, "stop", 1);
+    objects->process = script.resolve(owner, function_name_, kMostProcessArguments);
   } catch (py::error_already_set& error) {
-    PythonError failure = python::to_error(error, "loading " + path_);
-    release_objects();
-    throw failure;
-  } catch (...) {
-    release_objects();
-    throw;
+    throw python::to_error(error, "loading " + path_);
   }
-  if (!objects.process || !PyCallable_Check(objects.process.function.ptr())) {
+  if (!objects->process) {
     const std::string where = spec.class_name.empty() ? path_ : path_ + " class " + spec.class_name;
-    release_objects();
     throw PythonError(where + " has no function " + function_name_ + "()", "");
   }
+  objects_ = std::move(objects);
 }
 
 UserProgram::~UserProgram() {
-  if (!objects_) return;
   GilGuard gil;
-  release_objects();
-}
-
-void UserProgram::release_objects() noexcept {
-  try {
-    python::helpers().attr("unload_module")(objects_->module_name);
-  } catch (py::error_already_set&) {
-    // Nothing left to do for a module that can't be removed from sys.modules.
-  }
   objects_.reset();
 }
 
@@ -126,7 +75,7 @@ void UserProgram::start() { call_optional(objects_->start, "start"); }
 
 void UserProgram::stop() { call_optional(objects_->stop, "stop"); }
 
-void UserProgram::call_optional(const Callable& callable, const char* name) {
+void UserProgram::call_optional(const python::ScriptFunction& callable, const char* name) {
   GilGuard gil;
   if (!callable) return;
   try {
@@ -159,7 +108,7 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
     } finish_on_exit{*frame, buffer};
 
     auto context = [this] { return function_name_ + "() of " + path_; };
-    const Callable& process = objects_->process;
+    const python::ScriptFunction& process = objects_->process;
     try {
       const py::object& io_buffer = frame->io_buffer();
       py::object result;

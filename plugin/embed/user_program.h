@@ -15,6 +15,10 @@
 
 #include "embed/python_host.h"
 
+namespace emi::python {
+struct ScriptFunction;
+}  // namespace emi::python
+
 namespace emi {
 
 struct ProgramSpec {
@@ -50,12 +54,9 @@ class UserProgram {
                         const nlohmann::json& in_meta);
 
  private:
-  struct Callable;
-  class Objects;  // every Python reference, released under the GIL
+  class Objects;  // the script and every Python reference, released under the GIL
   // start()/stop(): skipped when the script has none; given the options when it takes them.
-  void call_optional(const Callable& callable, const char* name);
-  // Drops the module from sys.modules and every Python reference. GIL held.
-  void release_objects() noexcept;
+  void call_optional(const python::ScriptFunction& callable, const char* name);
   std::string path_;
   std::string function_name_;
   std::unique_ptr<Objects> objects_;
