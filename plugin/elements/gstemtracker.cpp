@@ -390,8 +390,8 @@ static void gst_em_tracker_class_init(GstEmTrackerClass* klass) {
 
   g_object_class_install_property(gobject_class, PROP_IOU_THRESHOLD,
       g_param_spec_double("iou-threshold", "IoU threshold",
-          "sigma_IoU: the least intersection over union between a track's last box and a "
-          "detection for them to match (0: any overlap)", 0.0, 1.0, defaults.iou_threshold, flags));
+          "sigma_IoU: the least intersection over union between a track's box (its last one, or "
+          "with predict the predicted one) and a detection for them to match (0: any overlap)", 0.0, 1.0, defaults.iou_threshold, flags));
   g_object_class_install_property(gobject_class, PROP_MIN_CONFIDENCE,
       g_param_spec_double("min-confidence", "Minimum confidence",
           "sigma_l: detections with a lower confidence are not tracked (object_id -1)", 0.0, 1.0,
