@@ -247,6 +247,7 @@ void write_document(GstBuffer* buffer, json document) {
     entry->document = std::move(document);
     parsed->parsed = std::move(entry);
   } else {
+    GST_DEBUG("document written with invalid UTF-8 replaced or NaN/infinity as null");
     parsed->parsed.reset();
   }
 }
@@ -287,6 +288,8 @@ json build_document(GstBuffer* buffer, const FrameFacts& facts) {
     auto* roi = reinterpret_cast<GstVideoRegionOfInterestMeta*>(meta);
     if (is_ours(roi)) continue;
     objects.push_back(object_from_roi(roi));
+    GST_LOG("object %zu from a %s ROI meta of another element", objects.size() - 1,
+            g_quark_to_string(roi->roi_type));
     // Now in the document: tagged like our own ROI metas, so the next emi element doesn't add it
     // a second time.
     gst_video_region_of_interest_meta_add_param(

@@ -6,7 +6,8 @@
  * `{"predicted_class": "tabby", "class_id": 281, "probability": 91.2}`. Tracked objects are
  * classified again only every `reclassify-interval` frames. The model is a torchvision classifier
  * (torchvision.models.…, or a video model of torchvision.models.video on clips of frames) or a
- * model file. It is a bin around an empycustom running emi.inference's ready program.
+ * model file (ONNX, run by onnxruntime or OpenCV's DNN; TorchScript). It is a bin around an
+ * empycustom running emi.inference's ready program.
  *
  * |[
  * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! \
@@ -167,8 +168,8 @@ static void gst_em_classify_class_init(GstEmClassifyClass* klass) {
                           kDefaultMetaKey, flags));
 
   gst_element_class_set_static_metadata(GST_ELEMENT_CLASS(klass), "EM classify", "Filter/Video/Analyzer",
-      "Classifies the frame or each of its objects with a torchvision or TorchScript model given by "
-      "name", "emi developers");
+      "Classifies the frame or each of its objects with an ONNX, torchvision or TorchScript model given "
+      "by name", "emi developers");
   gst_type_mark_as_plugin_api(GST_TYPE_EM_CLASSIFY_REGION, static_cast<GstPluginAPIFlags>(0));
 }
 

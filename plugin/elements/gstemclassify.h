@@ -1,4 +1,4 @@
-// emclassify: a torchvision or TorchScript classifier by name, on the whole frame or on each
+// emclassify: an ONNX, torchvision or TorchScript classifier by name, on the whole frame or on each
 // object (DLStreamer's object_classify, on empycustom).
 #pragma once
 
