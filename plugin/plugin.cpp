@@ -4,6 +4,7 @@
 #include "elements/gstemaimeta.h"
 #include "elements/gstemclassify.h"
 #include "elements/gstemdetect.h"
+#include "elements/gstemmediatime.h"
 #include "elements/gstemoverlay.h"
 #include "elements/gstempycustom.h"
 #include "elements/gstemroi.h"
@@ -16,7 +17,7 @@ static gboolean plugin_init(GstPlugin* plugin) {
   return GST_ELEMENT_REGISTER(emaimeta, plugin) && GST_ELEMENT_REGISTER(empycustom, plugin) &&
          GST_ELEMENT_REGISTER(emoverlay, plugin) && GST_ELEMENT_REGISTER(emtracker, plugin) &&
          GST_ELEMENT_REGISTER(emdetect, plugin) && GST_ELEMENT_REGISTER(emclassify, plugin) &&
-         GST_ELEMENT_REGISTER(emroi, plugin);
+         GST_ELEMENT_REGISTER(emroi, plugin) && GST_ELEMENT_REGISTER(emmediatime, plugin);
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, emi,

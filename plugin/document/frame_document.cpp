@@ -34,13 +34,17 @@ const GstMetaInfo* document_meta_info() {
 
 constexpr gint64 kNtpToUnixEpochSeconds = 2208988800LL;
 
-// Wall-clock time of the frame in ns since the Unix epoch: the NTP reference timestamp that
-// rtpjitterbuffer/rtspsrc attach when the sender provides one, else now.
+// Time of the frame in ns since the Unix epoch: the NTP reference timestamp that
+// rtpjitterbuffer/rtspsrc attach when the sender provides one, else the Unix one that
+// emmediatime gives the frames of a recorded source (the movie's own time), else now.
 gint64 frame_unix_time_ns(GstBuffer* buffer) {
   static GstCaps* const ntp_caps = gst_caps_new_empty_simple("timestamp/x-ntp");
+  static GstCaps* const unix_caps = gst_caps_new_empty_simple("timestamp/x-unix");
   GstReferenceTimestampMeta* ntp = gst_buffer_get_reference_timestamp_meta(buffer, ntp_caps);
   if (ntp != nullptr && GST_CLOCK_TIME_IS_VALID(ntp->timestamp))
     return static_cast<gint64>(ntp->timestamp) - kNtpToUnixEpochSeconds * GST_SECOND;
+  GstReferenceTimestampMeta* media = gst_buffer_get_reference_timestamp_meta(buffer, unix_caps);
+  if (media != nullptr && GST_CLOCK_TIME_IS_VALID(media->timestamp)) return static_cast<gint64>(media->timestamp);
   return g_get_real_time() * 1000;
 }
 

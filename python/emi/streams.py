@@ -148,12 +148,16 @@ def _file_uri(path):
     return urllib.parse.urljoin("file:", urllib.parse.quote(path))
 
 
-def source_bin(location, app, name="source"):
+def source_bin(location, app, name="source", start_time_ns=-1):
     """The stream's input as a bin with one src pad giving the app's frames (format, size and, when
-    the app sets one, frame rate). Raises runner.RunError for a movie that isn't there."""
+    the app sets one, frame rate), a recorded source's frames timed by the movie's own clock
+    (emmediatime: its date-time tag, else `start_time_ns`, the run's start, plus running time).
+    Raises runner.RunError for a movie that isn't there."""
     source = Gst.Bin.new(name)
     convert = _make("videoconvert")
-    tail = [convert, _make("videoscale")]
+    media_time = _make("emmediatime", "media_time")
+    media_time.set_property("start-time", start_time_ns)
+    tail = [media_time, convert, _make("videoscale")]
     if app.framerate:
         tail += [_make("videorate"), _caps_filter(f"video/x-raw,framerate={app.framerate}")]
     tail.append(_caps_filter(f"video/x-raw,format={app.format},width={app.width},height={app.height}"))
@@ -172,7 +176,7 @@ def source_bin(location, app, name="source"):
             raise runner.RunError(f"{location}: no such movie")
         decode = _make("uridecodebin")
         decode.set_property("uri", location if _is_uri(location) else _file_uri(location))
-        decode.connect("pad-added", _link_video_pad, convert)
+        decode.connect("pad-added", _link_video_pad, media_time)
         head = []
         source.add(decode)
     for element in head + tail:
@@ -185,9 +189,9 @@ def source_bin(location, app, name="source"):
     return source
 
 
-def _link_video_pad(decode, pad, convert):
+def _link_video_pad(decode, pad, first):
     caps = pad.get_current_caps() or pad.query_caps(None)
-    sink = convert.get_static_pad("sink")
+    sink = first.get_static_pad("sink")
     if caps.get_size() and caps.get_structure(0).get_name().startswith("video/") and not sink.is_linked():
         pad.link(sink)
 
@@ -195,8 +199,9 @@ def _link_video_pad(decode, pad, convert):
 class Stream:
     """One stream's pipeline and what happened to it."""
 
-    def __init__(self, app, spec, annotated, clock=time.monotonic):
+    def __init__(self, app, spec, annotated, clock=time.monotonic, start_time_ns=-1):
         self.app = app
+        self.start_time_ns = start_time_ns  # the run's start: a recorded source's time without a tag
         self.spec = spec
         self.annotated = annotated
         self.clock = clock
@@ -242,7 +247,7 @@ class Stream:
         self.aimeta.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._left_app)
 
     def _new_source(self):
-        self.source = source_bin(self.spec.location, self.app, f"source{self.reconnects}")
+        self.source = source_bin(self.spec.location, self.app, f"source{self.reconnects}", self.start_time_ns)
         self.source.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._left_source)
         return self.source
 
@@ -365,7 +370,8 @@ class Stream:
         text = {"stream_id": self.spec.stream_id, "location": self.spec.location, "state": self.state,
                 "frames": self.frames, "seconds": round(elapsed, 2),
                 "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,
-                "reconnects": self.reconnects, "latency_ms": self.latency_percentiles()}
+                "reconnects": self.reconnects, "latency_ms": self.latency_percentiles(),
+                "frame_times": self.frame_times()}
         if self.aimeta is not None:
             text.update({"signals": self.aimeta.get_property("signals"),
                          "events": self.aimeta.get_property("events"),
@@ -379,6 +385,11 @@ class Stream:
         if self.error is not None:
             text["error"] = self.error
         return text
+
+    def frame_times(self):
+        """Where the documents' times came from: tag, start-time (a movie's own time) or wall-clock."""
+        media_time = self.source.get_by_name("media_time") if self.source is not None else None
+        return media_time.get_property("origin") or None if media_time is not None else None
 
     def latency_percentiles(self):
         if not self.latencies:
@@ -442,7 +453,8 @@ def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrup
     out = out if out is not None else sys.stderr
     Gst.init(None)
     display = _Display(out)
-    streams = [Stream(app, spec, annotated) for spec in specs]
+    run_start_ns = time.time_ns()
+    streams = [Stream(app, spec, annotated, start_time_ns=run_start_ns) for spec in specs]
     signalled = 0
 
     def on_interrupt(signum, frame):
