@@ -107,3 +107,15 @@ def test_a_folder_without_signals_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path)]) == 1
     assert (f"emi: {tmp_path / runner.SIGNALS_NAME}: no such file (is {tmp_path} the --output of an emi run?)"
             in capsys.readouterr().err)
+
+
+def test_run_with_report_says_where_the_report_is(tmp_path, capsys):
+    clip = str(tmp_path / "clip.mp4")
+    subprocess.run(["sh", os.path.join(SOURCE_ROOT, "resource", "make_sample_clip.sh"), clip, "10", "96x72"],
+                   check=True)
+    folder = box_apps.write_counting_app(str(tmp_path / "app"))
+    out = tmp_path / "out"
+    assert cli.main(["run", folder, "--stream", "streams/stream.json", "--input", clip, "--output", str(out),
+                     "--no-video", "--report"]) == 0
+    assert f"emi: report: {out / runner.REPORT_NAME}\n" in capsys.readouterr().err
+    assert "<th>signals</th><td>11</td>" in (out / runner.REPORT_NAME).read_text(encoding="utf-8")
