@@ -35,6 +35,7 @@
 #include "actions/upload/aws_credentials.h"
 #include "actions/upload/firehose_client.h"
 #include "actions/upload/firehose_uploader.h"
+#include "actions/upload/retry_policy.h"
 
 namespace emi::aws {
 namespace {
@@ -925,6 +926,44 @@ TEST(FirehoseAnswer, SaysWhatBecameOfEachRecord) {
   EXPECT_EQ(parse_put_answer(400, R"({"__type":"InvalidArgumentException"})", 1).kind, PutAnswer::Kind::kBadRecords);
   EXPECT_EQ(parse_put_answer(413, "", 1).kind, PutAnswer::Kind::kBadRecords);
   EXPECT_EQ(parse_put_answer(400, R"({"__type":"ResourceNotFoundException"})", 1).kind, PutAnswer::Kind::kRejected);
+}
+
+TEST(FirehoseBackoff, DoublesUpToItsCapHalfOfItRandom) {
+  Backoff backoff(milliseconds(100), milliseconds(1'000));
+  const milliseconds ceilings[] = {milliseconds(100), milliseconds(200), milliseconds(400), milliseconds(800),
+                                   milliseconds(1'000), milliseconds(1'000)};
+  for (const milliseconds ceiling : ceilings) {
+    const milliseconds delay = backoff.after_failure();
+    EXPECT_GE(delay, ceiling / 2);
+    EXPECT_LE(delay, ceiling);
+  }
+  EXPECT_EQ(backoff.failures(), 6u);
+  backoff.reset();
+  EXPECT_LE(backoff.after_failure(), milliseconds(100));
+}
+
+TEST(FirehoseRefusalSearch, HalvesUntilTheRecordIsAloneAndGivesUpOnItOnceOthersWent) {
+  RefusalSearch search(500);
+  search.refused(500);
+  EXPECT_EQ(search.request_limit(), 250u);
+  search.delivered();  // the first 250 went
+  search.refused(250);
+  search.refused(125);
+  EXPECT_EQ(search.request_limit(), 62u);
+  EXPECT_EQ(search.refused_alone(true, "bad"), RefusalSearch::Verdict::kGiveUpOnIt);
+  EXPECT_EQ(search.request_limit(), 500u) << "found: requests are whole again";
+}
+
+TEST(FirehoseRefusalSearch, TellsTheOldestRecordFromAStreamThatRefusesEverything) {
+  RefusalSearch search(4);
+  search.refused(4);
+  search.refused(2);
+  EXPECT_EQ(search.refused_alone(true, "bad"), RefusalSearch::Verdict::kTryTheNextAlone);
+  EXPECT_EQ(search.suspect(), "bad");
+  EXPECT_EQ(search.request_limit(), 1u);
+  EXPECT_EQ(search.refused_alone(false, "bad too"), RefusalSearch::Verdict::kTheStreamRefuses);
+  EXPECT_FALSE(search.suspect().has_value());
+  EXPECT_EQ(search.request_limit(), 4u);
 }
 
 TEST(FirehoseCredentials, AreMaskedAndRedacted) {

@@ -13,7 +13,6 @@
 #include <list>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -23,6 +22,7 @@
 
 #include "actions/upload/firehose_client.h"
 #include "actions/upload/firehose_settings.h"
+#include "actions/upload/retry_policy.h"
 #include "actions/upload/spool.h"
 #include "actions/upload/upload_log.h"
 
@@ -116,13 +116,12 @@ class FirehoseUploader::Impl {
   void load(Batch& batch);
   std::vector<std::string> read_batch(const Batch& batch);
   void settle(const std::vector<RequestEntry>& entries, const PutAnswer& answer);
+  void give_up_on(const std::vector<RequestEntry>& entries, const std::string& problem);
   void refused_alone(const std::vector<RequestEntry>& entries, const std::string& problem);
-  void end_search();
   bool dead_letter(const std::string& record, const std::string& error);
   void retire_batch(std::size_t index);
   void reload_credentials(const std::string& problem);
   void after_failure(Failure failure, const std::string& problem);
-  milliseconds retry_backoff();
   void recount(std::int64_t records, std::int64_t bytes);
   void report(const std::string& message) const;
   Credentials credentials() const;
@@ -161,17 +160,10 @@ class FirehoseUploader::Impl {
   std::deque<Batch> outbox_;      // batches to send, oldest first
   FirehoseClient client_;
   std::uint64_t flushes_served_ = 0;
-  // The search for a record Firehose refuses a whole request for: requests are halved until it
-  // is alone. It is dead-lettered only once other records went through meanwhile (else the
-  // stream, not the record, may be what is refused): when it is the oldest record and nothing
-  // went yet, the next record is tried alone (the oldest is then the suspect).
-  std::size_t request_limit_;
-  bool delivered_while_searching_ = false;
-  std::optional<std::string> suspect_refusal_;  // why the oldest record was refused alone
-  unsigned consecutive_failures_ = 0;
+  RefusalSearch search_;
+  Backoff backoff_;
   Clock::time_point next_attempt_;
   Clock::time_point next_claim_;
-  std::mt19937 random_{std::random_device{}()};
 
   std::thread worker_;  // last: starts once everything above exists
 };
@@ -187,7 +179,8 @@ FirehoseUploader::Impl::Impl(FirehoseSettings settings, ErrorHandler on_error, D
               {settings_.region, settings_.connect_timeout, settings_.stall_timeout,
                settings_.min_speed_bytes_per_second, settings_.max_answer_bytes},
               stopping_),
-      request_limit_(settings_.max_records_per_request) {
+      search_(settings_.max_records_per_request),
+      backoff_(settings_.retry_delay, settings_.max_retry_delay) {
   try {
     folders_.push_back({spool::Folder::create(spool_root_), true});
   } catch (const std::exception& error) {
@@ -473,7 +466,7 @@ void FirehoseUploader::Impl::send_next_request() {
   std::vector<RequestEntry> entries;
   RequestBody body(settings_.delivery_stream_name);
   bool request_full = false;
-  bool skip_suspect = suspect_refusal_.has_value();
+  bool skip_suspect = search_.suspect().has_value();
   for (std::size_t index = 0; index < outbox_.size() && !request_full;) {
     Batch& batch = outbox_[index];
     if (!batch.contents) load(batch);
@@ -484,7 +477,7 @@ void FirehoseUploader::Impl::send_next_request() {
     for (std::size_t record = 0; record < batch.contents->size(); ++record) {
       if (std::exchange(skip_suspect, false)) continue;
       const std::string& data = (*batch.contents)[record];
-      if (entries.size() == request_limit_ || !body.fits(data.size(), settings_.max_request_bytes)) {
+      if (entries.size() == search_.request_limit() || !body.fits(data.size(), settings_.max_request_bytes)) {
         request_full = true;
         break;
       }
@@ -494,10 +487,10 @@ void FirehoseUploader::Impl::send_next_request() {
     ++index;
   }
   if (entries.empty()) {
-    if (suspect_refusal_) {
+    if (search_.suspect()) {
       // No record after the suspect to tell the stream from the record: wait, as for the stream.
-      const std::string problem = *suspect_refusal_;
-      end_search();
+      const std::string problem = *search_.suspect();
+      search_.end();
       after_failure(Failure::kRejected, problem);
     }
     return;
@@ -518,20 +511,17 @@ void FirehoseUploader::Impl::send_next_request() {
       const bool any_confirmed = std::find(answer.records.begin(), answer.records.end(), RecordOutcome::kConfirmed) !=
                                  answer.records.end();
       settle(entries, answer);
-      delivered_while_searching_ = delivered_while_searching_ || any_confirmed;
-      if (suspect_refusal_ && any_confirmed) {
+      if (any_confirmed && search_.suspect()) {
         // The record after the suspect went: the suspect itself is what Firehose refuses.
-        PutAnswer verdict;
-        verdict.records = {RecordOutcome::kRejected};
-        verdict.record_errors = {*suspect_refusal_};
-        verdict.problem = *suspect_refusal_;
-        settle({{0, 0}}, verdict);
-        end_search();
+        give_up_on({{0, 0}}, *search_.suspect());
+        search_.end();
+      } else if (any_confirmed) {
+        search_.delivered();
       }
       const bool all_settled = std::none_of(answer.records.begin(), answer.records.end(),
                                             [](RecordOutcome outcome) { return outcome == RecordOutcome::kRetry; });
       if (all_settled) {
-        consecutive_failures_ = 0;
+        backoff_.reset();
         next_attempt_ = Clock::now();
       } else {
         after_failure(Failure::kRetry, answer.problem);
@@ -541,10 +531,9 @@ void FirehoseUploader::Impl::send_next_request() {
     case PutAnswer::Kind::kBadRecords:
       if (entries.size() > 1) {
         // One of them is bad: halve the requests until it is alone.
-        if (request_limit_ == settings_.max_records_per_request) delivered_while_searching_ = false;
-        request_limit_ = std::max<std::size_t>(1, entries.size() / 2);
+        search_.refused(entries.size());
         GST_INFO("%s: %s; looking for the record refused with requests of %zu records", description_.c_str(),
-                 redact(answer.problem, credentials()).c_str(), request_limit_);
+                 redact(answer.problem, credentials()).c_str(), search_.request_limit());
         next_attempt_ = Clock::now();
       } else {
         refused_alone(entries, answer.problem);
@@ -562,32 +551,30 @@ void FirehoseUploader::Impl::send_next_request() {
   }
 }
 
+// Gives up on these records: Firehose refuses them for `problem`, whatever is tried.
+void FirehoseUploader::Impl::give_up_on(const std::vector<RequestEntry>& entries, const std::string& problem) {
+  PutAnswer verdict;
+  verdict.records.assign(entries.size(), RecordOutcome::kRejected);
+  verdict.record_errors.assign(entries.size(), problem);
+  verdict.problem = problem;
+  settle(entries, verdict);
+}
+
 // A request of one record was refused for its content.
 void FirehoseUploader::Impl::refused_alone(const std::vector<RequestEntry>& entries, const std::string& problem) {
   const bool oldest = entries[0].batch == 0 && entries[0].record == 0;
-  if (delivered_while_searching_ || (!oldest && !suspect_refusal_)) {
-    PutAnswer verdict;
-    verdict.records = {RecordOutcome::kRejected};
-    verdict.record_errors = {problem};
-    verdict.problem = problem;
-    settle(entries, verdict);
-    end_search();
-    next_attempt_ = Clock::now();
-  } else if (oldest && !suspect_refusal_) {
-    suspect_refusal_ = problem;
-    next_attempt_ = Clock::now();
-  } else {
-    // Two records refused alone and none taken: the stream refuses everything (its type, its
-    // settings), not these records.
-    end_search();
-    after_failure(Failure::kRejected, problem + " (every record is refused: check the delivery stream)");
+  switch (search_.refused_alone(oldest, problem)) {
+    case RefusalSearch::Verdict::kGiveUpOnIt:
+      give_up_on(entries, problem);
+      next_attempt_ = Clock::now();
+      return;
+    case RefusalSearch::Verdict::kTryTheNextAlone:
+      next_attempt_ = Clock::now();
+      return;
+    case RefusalSearch::Verdict::kTheStreamRefuses:
+      after_failure(Failure::kRejected, problem + " (every record is refused: check the delivery stream)");
+      return;
   }
-}
-
-void FirehoseUploader::Impl::end_search() {
-  request_limit_ = settings_.max_records_per_request;
-  delivered_while_searching_ = false;
-  suspect_refusal_.reset();
 }
 
 // Reads the batch's records, and counts them anew.
@@ -747,7 +734,7 @@ void FirehoseUploader::Impl::reload_credentials(const std::string& problem) {
       const std::lock_guard lock(credentials_mutex_);
       credentials_ = std::move(*fresh);
     }
-    consecutive_failures_ = 0;
+    backoff_.reset();
     next_attempt_ = Clock::now();
     return;
   }
@@ -762,28 +749,18 @@ void FirehoseUploader::Impl::reload_credentials(const std::string& problem) {
 }
 
 void FirehoseUploader::Impl::after_failure(Failure failure, const std::string& problem) {
-  ++consecutive_failures_;
-  const milliseconds delay = failure == Failure::kRejected ? settings_.rejected_retry_delay : retry_backoff();
+  const milliseconds backoff = backoff_.after_failure();
+  const milliseconds delay = failure == Failure::kRejected ? settings_.rejected_retry_delay : backoff;
   next_attempt_ = Clock::now() + delay;
   const std::string shown = redact(problem, credentials());
-  GST_INFO("%s: retry %u in %lld ms after: %s; %zu records pending", description_.c_str(), consecutive_failures_,
+  GST_INFO("%s: retry %u in %lld ms after: %s; %zu records pending", description_.c_str(), backoff_.failures(),
            static_cast<long long>(delay.count()), shown.c_str(), pending());
   // A rejection needs someone to act each time; a run of transient failures is reported once.
-  if (failure != Failure::kRejected && consecutive_failures_ > 1) return;
+  if (failure != Failure::kRejected && backoff_.failures() > 1) return;
   const std::string advice =
       failure == Failure::kRejected ? " (retrying won't help: check the keys, region, stream name and clock)" : "";
   report(description_ + ": PutRecordBatch failed: " + shown + advice + "; " + std::to_string(pending()) +
          " records wait in " + spool_root_.string() + ", next attempt in " + std::to_string(delay.count()) + " ms");
-}
-
-// Exponential back-off, capped, with "equal jitter": half fixed, half random, so that devices
-// that failed together don't retry together.
-milliseconds FirehoseUploader::Impl::retry_backoff() {
-  const unsigned doublings = std::min(consecutive_failures_ - 1, 20u);
-  const milliseconds ceiling = std::min(settings_.max_retry_delay, settings_.retry_delay * (std::int64_t{1} << doublings));
-  const milliseconds half = ceiling / 2;
-  std::uniform_int_distribution<milliseconds::rep> extra(0, (ceiling - half).count());
-  return half + milliseconds(extra(random_));
 }
 
 void FirehoseUploader::Impl::recount(std::int64_t records, std::int64_t bytes) {
