@@ -188,8 +188,9 @@ void IouTracker::find_candidates(const std::vector<Detection>& detections) {
 // The cascade: tracks with an id take their detections first; tracks on probation match what is
 // left. Each stage is an optimal assignment of its own.
 void IouTracker::match_candidates() {
-  const auto probation = std::partition(candidates_.begin(), candidates_.end(),
-                                        [this](const Candidate& candidate) { return tracks_[candidate.track].object_id >= 0; });
+  const auto probation = std::partition(candidates_.begin(), candidates_.end(), [this](const Candidate& candidate) {
+    return tracks_[candidate.track].object_id >= 0;
+  });
   match_stage(candidates_.begin(), probation);
   const auto still_open = std::remove_if(probation, candidates_.end(), [this](const Candidate& candidate) {
     return detection_track_[candidate.detection] != kUnmatched;
