@@ -141,7 +141,7 @@ def shipped_model():
 def install_model(source):
     """Copies a detector (`source`, or emi's YOLOX-Nano) to models/detector.onnx, after checking
     that it detects, and the COCO labels beside it. Keeps an installed model when no file is
-    given."""
+    given. Fails (1) only for a `source` that is not a detector."""
     target = os.path.join(HERE, MODEL_FILE)
     labels_target = os.path.join(HERE, LABELS_FILE)
     shipped = shipped_model()
@@ -152,10 +152,11 @@ def install_model(source):
         if os.path.exists(target):
             print(f"object_detector: keeping the installed {target}")
             return 0
-        if shipped is None:
-            print(f"object_detector: emi has no YOLOX-Nano in {emi.inference.SHIPPED_MODELS_DIR}; install a "
-                  "detector with --detector-weights FILE", file=sys.stderr)
-            return 1
+        if shipped is None:  # the detector is optional: the app detects motion without it
+            print(f"object_detector: emi has no YOLOX-Nano in {emi.inference.SHIPPED_MODELS_DIR}: the app "
+                  "detects moving objects instead; install a detector with --detector-weights FILE",
+                  file=sys.stderr)
+            return 0
         source = shipped[0]
     import numpy
 
