@@ -382,6 +382,23 @@ TEST(ClipRecorder, NamesNeverCollideAcrossRecordersAndRestarts) {
   EXPECT_EQ(std::ifstream(directory / "cam_2026-01-01T00:00:00+0000_41.mp4").get(), 'e');
 }
 
+TEST(ClipRecorder, ASidecarThatCannotBeWrittenIsReported) {
+  const fs::path directory = fresh_directory();
+  fs::create_directories(directory);
+  // A folder where the sidecar's temporary file would go: it can't be written.
+  const std::string name = "cam_" + local_file_time(kStreamStartUnixNs + pts_of(frame_at(2))) + "_1";
+  fs::create_directories(directory / (name + ".json.tmp"));
+  Recording recording(1, directory);
+  recording.event(frame_at(2), 0.5);
+  recording.play_to(frame_at(4));
+  recording.recorder().finish();
+  ASSERT_EQ(recording.recorder().finished_clips().size(), 1u);  // the clip itself is whole
+  const std::vector<std::string> errors = recording.errors();
+  ASSERT_EQ(errors.size(), 2u);  // when the clip started, and when it ended
+  EXPECT_THAT(errors[0], HasSubstr("the sidecar of " + (directory / (name + ".mp4")).string()));
+  EXPECT_THAT(errors[0], HasSubstr(g_strerror(EISDIR)));
+}
+
 // A clip a crash cuts still has its events beside it.
 TEST(ClipRecorder, TheSidecarIsWrittenWhenTheClipStarts) {
   Recording recording(1);

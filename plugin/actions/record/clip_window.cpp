@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "actions/record/clip_window.h"
 
 #include <algorithm>
@@ -126,14 +127,13 @@ std::optional<Nanoseconds> ClipWindows::start_of(ClipId clip) const {
 }
 
 ClipWindows::Window* ClipWindows::find(ClipId clip) {
-  for (Window& window : windows_) {
-    if (window.id == clip) return &window;
-  }
-  return nullptr;
+  const auto found = std::find_if(windows_.begin(), windows_.end(), [clip](const Window& window) { return window.id == clip; });
+  return found != windows_.end() ? &*found : nullptr;
 }
 
 const ClipWindows::Window* ClipWindows::find(ClipId clip) const {
-  return const_cast<ClipWindows*>(this)->find(clip);
+  const auto found = std::find_if(windows_.begin(), windows_.end(), [clip](const Window& window) { return window.id == clip; });
+  return found != windows_.end() ? &*found : nullptr;
 }
 
 }  // namespace emi::record

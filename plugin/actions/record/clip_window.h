@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The record action's clip-window policy (EDGEMATRIX's semantics), with no GStreamer in it: which
 // encoded frames the pre-roll ring keeps, and what each open clip does with each frame.
 //
