@@ -86,9 +86,8 @@ class FirehoseUploader::Impl {
   };
   // The batch file enqueue() appends to.
   struct OpenBatch {
-    std::uint64_t id = 0;
-    posix::FileDescriptor file;
-    std::uint64_t file_bytes = 0;
+    explicit OpenBatch(spool::BatchWriter writer) : file(std::move(writer)) {}
+    spool::BatchWriter file;
     std::size_t records = 0;
     std::uint64_t record_bytes = 0;
     std::size_t body_bytes = 0;  // of a request holding this batch alone
@@ -264,20 +263,14 @@ void FirehoseUploader::Impl::append_locked(const std::string& record) {
                 open_->body_bytes + RequestBody::record_bytes(record.size(), false) > settings_.max_request_bytes))
     seal_locked();
   if (!open_) open_batch_locked();
-  const spool::fs::path path = folders_.front().spool.batch_path(open_->id);
   try {
-    posix::write_all_or_throw(open_->file.get(), spool::encode_record(record), path);
-    posix::sync_data(open_->file.get(), path);
+    open_->file.append(record);
   } catch (const std::exception&) {
-    // Cut off a partial record so the file stays whole records, and start a new file next time
-    // in case that failed too.
-    if (::ftruncate(open_->file.get(), static_cast<off_t>(open_->file_bytes)) == 0) ::fdatasync(open_->file.get());
-    seal_locked();
+    seal_locked();  // a new file next time, in case this one is what failed
     throw;
   }
   const bool first = open_->records == 0;
   if (first) open_->first_record = Clock::now();
-  open_->file_bytes += spool::kRecordHeaderBytes + record.size();
   open_->records += 1;
   open_->record_bytes += record.size();
   open_->body_bytes += RequestBody::record_bytes(record.size(), first);
@@ -286,11 +279,7 @@ void FirehoseUploader::Impl::append_locked(const std::string& record) {
 
 void FirehoseUploader::Impl::open_batch_locked() {
   const std::uint64_t id = next_batch_id_++;
-  posix::FileDescriptor file = folders_.front().spool.create_batch(id);
-  open_.emplace();
-  open_->id = id;
-  open_->file = std::move(file);
-  open_->file_bytes = spool::kBatchMagic.size();
+  open_.emplace(spool::BatchWriter(folders_.front().spool, id));
   open_->body_bytes = RequestBody::single_record_body_bytes(settings_.delivery_stream_name, 0) -
                       RequestBody::record_bytes(0, true);
 }
@@ -298,12 +287,12 @@ void FirehoseUploader::Impl::open_batch_locked() {
 void FirehoseUploader::Impl::seal_locked() {
   if (open_->records == 0) {
     std::error_code ignored;  // an empty batch file left behind is skipped when read
-    spool::fs::remove(folders_.front().spool.batch_path(open_->id), ignored);
+    spool::fs::remove(folders_.front().spool.batch_path(open_->file.id()), ignored);
   } else {
-    sealed_.push_back(Batch{&folders_.front(), open_->id, open_->records, open_->record_bytes, std::nullopt});
+    sealed_.push_back(Batch{&folders_.front(), open_->file.id(), open_->records, open_->record_bytes, std::nullopt});
     GST_INFO("%s: batch %" G_GUINT64_FORMAT " sealed with %zu records; the spool holds %zu records, %" G_GUINT64_FORMAT
              " bytes",
-             description_.c_str(), open_->id, open_->records, pending_records_, spool_bytes_);
+             description_.c_str(), open_->file.id(), open_->records, pending_records_, spool_bytes_);
   }
   open_.reset();
 }
@@ -438,14 +427,7 @@ void FirehoseUploader::Impl::spill(Batch& batch) {
     const std::lock_guard lock(mutex_);
     id = next_batch_id_++;
   }
-  try {
-    own.spool.create_batch(id);
-    own.spool.store_batch(id, *batch.contents);
-  } catch (const std::exception&) {
-    std::error_code ignored;
-    spool::fs::remove(own.spool.batch_path(id), ignored);
-    throw;
-  }
+  own.spool.store_batch(id, *batch.contents);
   batch.folder = &own;
   batch.id = id;
   ++own.batches;

@@ -194,19 +194,30 @@ void Folder::store_batch(std::uint64_t id, const std::vector<std::string>& recor
   posix::sync_directory(path_);
 }
 
-posix::FileDescriptor Folder::create_batch(std::uint64_t id) const {
-  const fs::path path = batch_path(id);
-  posix::FileDescriptor file = posix::open_private(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND);
+BatchWriter::BatchWriter(const Folder& folder, std::uint64_t id)
+    : path_(folder.batch_path(id)), id_(id), file_(posix::open_private(path_, O_WRONLY | O_CREAT | O_EXCL | O_APPEND)) {
   try {
-    posix::write_all_or_throw(file.get(), kBatchMagic, path);
-    posix::sync_data(file.get(), path);
-    posix::sync_directory(path_);
+    posix::write_all_or_throw(file_.get(), kBatchMagic, path_);
+    posix::sync_data(file_.get(), path_);
+    posix::sync_directory(folder.path());
   } catch (const std::exception&) {
     std::error_code ignored;  // the first error is the one to report
-    fs::remove(path, ignored);
+    fs::remove(path_, ignored);
     throw;
   }
-  return file;
+  bytes_ = kBatchMagic.size();
+}
+
+void BatchWriter::append(std::string_view record) {
+  const std::string encoded = encode_record(record);
+  try {
+    posix::write_all_or_throw(file_.get(), encoded, path_);
+    posix::sync_data(file_.get(), path_);
+  } catch (const std::exception&) {
+    if (::ftruncate(file_.get(), static_cast<off_t>(bytes_)) == 0) ::fdatasync(file_.get());
+    throw;
+  }
+  bytes_ += encoded.size();
 }
 
 void Folder::remove_if_empty() const {

@@ -56,10 +56,9 @@ class Folder {
   std::vector<std::uint64_t> batch_ids() const;
   // A batch's records. A file that is not a batch is renamed "<name>.damaged" (foreign is set).
   ParsedBatch read_batch(std::uint64_t id) const;
-  // Replaces a batch with these records (atomically), or removes it when there are none.
+  // Writes a batch with these records (atomically: a crash leaves the old file or the new one),
+  // or removes it when there are none.
   void store_batch(std::uint64_t id, const std::vector<std::string>& records) const;
-  // Creates batch `id` holding just the magic (synced); the descriptor appends records.
-  posix::FileDescriptor create_batch(std::uint64_t id) const;
   // Removes the folder when it holds nothing but its lock (an older emi's root is kept).
   void remove_if_empty() const;
 
@@ -69,6 +68,23 @@ class Folder {
   fs::path path_;
   posix::FileDescriptor lock_;
   bool removable_;
+};
+
+// A batch file being written a record at a time: each record is synced before append()
+// returns, and one that can't be written whole is cut off again, so the file holds whole records.
+class BatchWriter {
+ public:
+  // Creates batch `id` in `folder`, holding just the magic (synced).
+  BatchWriter(const Folder& folder, std::uint64_t id);
+  // Throws std::system_error (ENOSPC, EFBIG, EIO...).
+  void append(std::string_view record);
+  std::uint64_t id() const { return id_; }
+
+ private:
+  fs::path path_;
+  std::uint64_t id_;
+  posix::FileDescriptor file_;
+  std::uint64_t bytes_ = 0;  // whole records written
 };
 
 // Appends one line (a JSON object and '\n') to `root`/rejected.jsonl, synced; several writers
