@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <regex>
+#include <set>
 #include <string>
 
 #include "document/frame_document.h"
@@ -61,6 +63,31 @@ TEST(EmPyCustom, DocumentsItsPropertiesWithDefaults) {
   EXPECT_FALSE(writable);
   for (const char* name : {"module", "class", "mode", "on-error", "frames", "processed", "errors"})
     EXPECT_NE(g_object_class_find_property(G_OBJECT_GET_CLASS(element.get()), name), nullptr) << name;
+}
+
+// GST_DEBUG=emi*:6 covers what happens to a frame: the element, the Python host, the document.
+TEST(EmPyCustom, LogsEachFrameToCategoriesUnderEmi) {
+  struct Seen {
+    std::mutex mutex;
+    std::set<std::pair<std::string, GstDebugLevel>> messages;  // category, level
+  } seen;
+  const GstLogFunction record = [](GstDebugCategory* category, GstDebugLevel level, const gchar*, const gchar*,
+                                   gint, GObject*, GstDebugMessage*, gpointer data) {
+    auto* into = static_cast<Seen*>(data);
+    std::lock_guard<std::mutex> lock(into->mutex);
+    into->messages.emplace(gst_debug_category_get_name(category), level);
+  };
+  gst_debug_remove_log_function(gst_debug_log_default);
+  gst_debug_add_log_function(record, &seen, nullptr);
+  gst_debug_set_threshold_for_name("emi*", GST_LEVEL_LOG);
+  first_result("empycustom mode=detect" + module_arg("detector.py"), patterned_frame("RGBA", 64, 48), "RGBA", 64, 48);
+  gst_debug_unset_threshold_for_name("emi*");
+  gst_debug_remove_log_function(record);
+  gst_debug_add_log_function(gst_debug_log_default, nullptr, nullptr);
+  EXPECT_TRUE(seen.messages.count({"emi-empycustom", GST_LEVEL_LOG}));    // the frame, its results, time in Python
+  EXPECT_TRUE(seen.messages.count({"emi-empycustom", GST_LEVEL_DEBUG}));  // caps and properties
+  EXPECT_TRUE(seen.messages.count({"emi-embed", GST_LEVEL_DEBUG}));       // the script loaded
+  EXPECT_TRUE(seen.messages.count({"emi-document", GST_LEVEL_LOG}));      // where the results went
 }
 
 TEST(EmPyCustom, HandsTheMappedFrameWithoutACopy) {

@@ -300,6 +300,9 @@ static void gst_em_model_bin_set_property(GObject* object, guint prop_id, const 
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
+  gchar* shown = g_strdup_value_contents(value);
+  GST_DEBUG_OBJECT(self, "%s = %s (used from the next start)", g_param_spec_get_name(pspec), shown);
+  g_free(shown);
 }
 
 static void gst_em_model_bin_get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
@@ -387,7 +390,7 @@ static void gst_em_model_bin_class_init(GstEmModelBinClass* klass) {
   gst_type_mark_as_plugin_api(GST_TYPE_EM_MODEL_BIN, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_EM_MODEL_DEVICE, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_EM_MODEL_BACKEND, static_cast<GstPluginAPIFlags>(0));
-  GST_DEBUG_CATEGORY_INIT(gst_em_model_bin_debug, "emmodelbin", 0,
+  GST_DEBUG_CATEGORY_INIT(gst_em_model_bin_debug, "emi-emmodelbin", 0,
                           "emi model elements (emdetect, emclassify)");
 }
 

@@ -163,6 +163,9 @@ static void gst_em_py_custom_set_property(GObject* object, guint prop_id, const 
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
+  gchar* shown = g_strdup_value_contents(value);
+  GST_DEBUG_OBJECT(self, "%s = %s", g_param_spec_get_name(pspec), shown);
+  g_free(shown);
 }
 
 static void gst_em_py_custom_get_property(GObject* object, guint prop_id, GValue* value,
@@ -260,6 +263,9 @@ static gboolean gst_em_py_custom_set_caps(GstBaseTransform* transform, GstCaps* 
     GST_ERROR_OBJECT(self, "invalid caps %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }
+  GST_DEBUG_OBJECT(self, "frames of %dx%d %s: %" GST_PTR_FORMAT, GST_VIDEO_INFO_WIDTH(&self->runtime.info),
+                   GST_VIDEO_INFO_HEIGHT(&self->runtime.info),
+                   gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&self->runtime.info)), incaps);
   return TRUE;
 }
 
@@ -295,6 +301,7 @@ static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, 
   nlohmann::json document = emi::build_document(
       buffer, {frame_index, GST_VIDEO_INFO_WIDTH(&runtime.info), GST_VIDEO_INFO_HEIGHT(&runtime.info)});
   if (interval > 1 && frame_index % interval != 0) {
+    GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT ": not processed (process-interval %u)", frame_index, interval);
     emi::write_document(buffer, std::move(document));
     return GST_FLOW_OK;
   }
@@ -319,6 +326,9 @@ static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, 
     }
   }
   self->processed++;
+  GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT ": %zu results, %zu events, %" G_GINT64_FORMAT " µs in Python",
+                 frame_index, output.results.is_array() ? output.results.size() : std::size_t{!output.results.is_null()},
+                 output.events.size(), output.python_us);
   store_results(self, buffer, std::move(document), output, mode);
   return GST_FLOW_OK;
 }
@@ -406,7 +416,7 @@ static void gst_em_py_custom_class_init(GstEmPyCustomClass* klass) {
 
   gst_type_mark_as_plugin_api(GST_TYPE_EM_PY_CUSTOM_MODE, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_EM_PY_CUSTOM_ON_ERROR, static_cast<GstPluginAPIFlags>(0));
-  GST_DEBUG_CATEGORY_INIT(gst_em_py_custom_debug, "empycustom", 0, "emi Python custom element");
+  GST_DEBUG_CATEGORY_INIT(gst_em_py_custom_debug, "emi-empycustom", 0, "emi Python custom element");
 }
 
 static void gst_em_py_custom_init(GstEmPyCustom* self) {

@@ -8,6 +8,10 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "embed/embed_log.h"
+
+#define GST_CAT_DEFAULT emi::embed_debug()
+
 namespace emi::python {
 namespace {
 
@@ -182,6 +186,7 @@ void start_interpreter() {
   if (Py_IsInitialized()) {
     GilGuard gil;  // a PyGObject (or other Python) process: share its interpreter
     helper_module = new_helper_module();
+    GST_INFO("sharing the process's Python %s", Py_GetVersion());
   } else {
     // GStreamer opens plugins with local symbol binding; C extensions (NumPy, torch) need
     // libpython's symbols global, as gst-python's loader does.
@@ -205,6 +210,7 @@ void start_interpreter() {
     }
     helper_module = new_helper_module();
     PyEval_SaveThread();  // the GIL is taken only inside calls from now on
+    GST_INFO("started Python %s", Py_GetVersion());
   }
 
   GilGuard gil;

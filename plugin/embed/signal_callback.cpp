@@ -1,7 +1,10 @@
 #include "embed/signal_callback.h"
 
 #include "embed/python_convert.h"
+#include "embed/embed_log.h"
 #include "embed/script_module.h"
+
+#define GST_CAT_DEFAULT emi::embed_debug()
 
 namespace emi {
 namespace {
@@ -30,6 +33,7 @@ SignalCallback::SignalCallback(const std::string& module_path, const std::string
     throw python::to_error(error, "loading " + path_);
   }
   if (!objects->function) throw PythonError(path_ + " has no function " + function_name_ + "()", "");
+  GST_DEBUG("signal callback %s() of %s", function_name_.c_str(), path_.c_str());
   objects_ = std::move(objects);
 }
 

@@ -3,7 +3,10 @@
 #include "document/literal_parser.h"
 #include "embed/python_convert.h"
 #include "embed/python_frame.h"
+#include "embed/embed_log.h"
 #include "embed/script_module.h"
+
+#define GST_CAT_DEFAULT emi::embed_debug()
 
 namespace emi {
 namespace {
@@ -63,6 +66,9 @@ UserProgram::UserProgram(const ProgramSpec& spec)
     const std::string where = spec.class_name.empty() ? path_ : path_ + " class " + spec.class_name;
     throw PythonError(where + " has no function " + function_name_ + "()", "");
   }
+  GST_DEBUG("%s: %s%s() takes %d arguments; start() %s, stop() %s", path_.c_str(),
+            spec.class_name.empty() ? "" : (spec.class_name + ".").c_str(), function_name_.c_str(),
+            objects->process.arity, objects->start ? "found" : "none", objects->stop ? "found" : "none");
   objects_ = std::move(objects);
 }
 
@@ -78,6 +84,7 @@ void UserProgram::stop() { call_optional(objects_->stop, "stop"); }
 void UserProgram::call_optional(const python::ScriptFunction& callable, const char* name) {
   GilGuard gil;
   if (!callable) return;
+  GST_DEBUG("%s() of %s", name, path_.c_str());
   try {
     if (callable.arity > 0) callable.function(objects_->options);
     else callable.function();
@@ -92,6 +99,12 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
   std::optional<std::string> returned_text;  // parsed once the GIL is released
   {
     GilGuard gil;
+    const gint64 started = g_get_monotonic_time();
+    struct TimeOnExit {
+      gint64 started;
+      gint64& elapsed;
+      ~TimeOnExit() { elapsed = g_get_monotonic_time() - started; }
+    } time_on_exit{started, output.python_us};
     std::optional<python::FrameForScript> frame;
     try {
       frame.emplace(buffer, info, writable);

@@ -36,6 +36,7 @@ struct ProgramOutput {
   // Set when the returned value could not be used: what it was, and why.
   std::optional<std::string> unusable;
   std::string unusable_details;
+  gint64 python_us = 0;  // time the call held the GIL: the frame mapped, the script, conversions
 };
 
 // Every method takes the GIL itself and throws python::PythonError with the traceback.
