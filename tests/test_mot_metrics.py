@@ -151,6 +151,22 @@ def mot_eval():
     return mot_eval
 
 
+def test_the_id_contract_check_names_each_breach(mot_eval):
+    contract = mot_eval.IdContract()
+    contract.seen([2, 1], 1)        # new ids may come in any order within a frame
+    contract.seen([1, 2, 4], 2)     # 3 skipped
+    contract.ended_record(1, 3)
+    contract.seen([1], 4)           # reused after its end
+    contract.ended_record(2, 5)
+    contract.ended_record(2, 6)     # ended twice
+    assert contract.finish() == ["id 4 on frame 2 skips from 2", "id 1 reused on frame 4 after it ended",
+                                 "id 2 ended twice (frame 6)", "2 ids never ended, e.g. 3"]
+    clean = mot_eval.IdContract()
+    clean.seen([1], 1)
+    clean.ended_record(1, 2)
+    assert clean.finish() == []
+
+
 def test_scores_emtracker_on_a_hand_made_sequence(tmp_path, mot_eval):
     # Two people walking 2 px a frame for 5 frames, detected exactly (score 90 -> 0.9), and a weak
     # (score 5) detection on frame 3 that no one is. With the paper's setting (t_min 2) each person
