@@ -5,7 +5,8 @@ delivered, duplicated, refused for good (in rejected.jsonl), dropped (counted) a
 
 Each scenario runs tests/firehose_fault_writer (built with the tests) against tests/firehose_server.py
 on 127.0.0.1: every fault the server can play, records refused for good, a kill -9 mid-upload
-followed by a second run on the same spool, and a spool on a full disk.
+followed by a second run on the same spool, a spool on a full disk, and two soaks (4x and 40x the
+events, a fault every 4th request) whose peak RSS shows whether memory grows with the events.
 
     bench/faults.py [--build-dir build] [--events 500]
 """
@@ -70,7 +71,12 @@ def scenario(binary, folder, events, server_flags, writer_flags=(), kill_after=N
     server = Server(folder, *server_flags)
     summaries = []
     try:
-        first = writer(binary, server, spool, '--count', str(events), *writer_flags)
+        flags = list(writer_flags)
+        if '--count-override' in flags:
+            at = flags.index('--count-override')
+            events = int(flags[at + 1])
+            del flags[at:at + 2]
+        first = writer(binary, server, spool, '--count', str(events), *flags)
         if kill_after is None:
             summaries.append(summary_of(first))
         else:
@@ -83,7 +89,7 @@ def scenario(binary, folder, events, server_flags, writer_flags=(), kill_after=N
             summaries.append(summary_of(writer(binary, server, spool, '--count', '0')))
         rejected_file = os.path.join(spool, 'rejected.jsonl')
         rejected = sum(1 for _ in open(rejected_file, encoding='utf-8')) if os.path.exists(rejected_file) else 0
-        return server.delivered(), rejected, summaries
+        return events, server.delivered(), rejected, summaries
     finally:
         server.stop()
 
@@ -108,24 +114,32 @@ def main():
         ('spool on a 64 KiB disk', ['--script', '500,500,500,500,500'],
          ['--padding', '1000', '--max-records', '20', '--full-disk', str(64 * 1024)], None),
     ]
+    # Soaks: every 4th request meets a fault, in turn; the writer's peak RSS should not grow with
+    # the number of events.
+    soak_faults = ','.join(('ok,ok,ok,' + fault) for fault in FAULTS if fault != 'hang')
+    for count in (options.events * 4, options.events * 40):
+        scenarios.append((f'soak of {count}, faults', ['--script', ','.join([soak_faults] * (count // 400 + 1))],
+                          ['--max-records', '100', '--count-override', str(count)], None))
     print(f'{"scenario":32} {"fired":>6} {"delivered":>9} {"duplicated":>10} {"refused":>7} {"dropped":>7} '
-          f'{"lost":>5} {"seconds":>7}  notes')
+          f'{"lost":>5} {"seconds":>7} {"peak RSS":>9}  notes')
     total_lost = 0
     for name, server_flags, writer_flags, kill_after in scenarios:
         folder = tempfile.mkdtemp(prefix='emi-faults-', dir='/dev/shm' if os.path.isdir('/dev/shm') else None)
         started = time.monotonic()
         try:
-            delivered, refused, summaries = scenario(binary, folder, events, server_flags, writer_flags, kill_after)
+            fired, delivered, refused, summaries = scenario(binary, folder, events, server_flags, writer_flags,
+                                                            kill_after)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         seconds = time.monotonic() - started
         dropped = sum(summary['dropped'] for summary in summaries)
         duplicated = sum(count - 1 for count in delivered.values())
-        lost = events - len(delivered) - refused - dropped
+        lost = fired - len(delivered) - refused - dropped
         total_lost += lost + dropped
         notes = ', '.join(f'disk: {summary["disk"]}' for summary in summaries if summary['disk'] != 'plain')
-        print(f'{name:32} {events:6} {len(delivered):9} {duplicated:10} {refused:7} {dropped:7} {lost:5} '
-              f'{seconds:7.1f}  {notes}')
+        rss = max(summary['max_rss_kib'] for summary in summaries) / 1024
+        print(f'{name:32} {fired:6} {len(delivered):9} {duplicated:10} {refused:7} {dropped:7} {lost:5} '
+              f'{seconds:7.1f} {rss:6.1f} MiB  {notes}')
     return 1 if total_lost else 0
 
 

@@ -8,7 +8,7 @@
 //
 // Enqueues events {"n": first..first+count-1, "padding": "x..."}, prints "enqueued <count>", then
 // flushes and prints one JSON line: enqueued, delivered, dropped, rejected, pending, flushed,
-// errors, disk. With --full-disk the spool lives on a tmpfs of that many bytes, mounted in a
+// errors, disk, max_rss_kib. With --full-disk the spool lives on a tmpfs of that many bytes, mounted in a
 // private mount namespace (as root, or in a user namespace), else every file is limited to that
 // size with RLIMIT_FSIZE: either way the disk refuses records once it is full.
 #include <gst/gst.h>
@@ -124,6 +124,9 @@ int main(int argc, char** argv) {
                {"disk", disk}};
   }
   summary["errors"] = errors.load();
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  summary["max_rss_kib"] = usage.ru_maxrss;
   std::printf("%s\n", summary.dump().c_str());
   return 0;
 }
