@@ -408,3 +408,22 @@ def test_emi_prepare_runs_the_script_with_this_emi(tmp_path, capsys):
     assert os.path.isfile(os.path.join(folder, cli.ORIGIN_NAME))  # recorded for the next time
     with pytest.raises(emi_app.AppConfigError, match="prepare_resource.sh: no such file"):
         cli.prepare_app(str(tmp_path), [])
+
+
+def test_several_streams_refuse_previous_runs_too_and_report_each(tmp_path, clip, capsys):
+    folder = make_app(str(tmp_path / "app"))
+    for name in ("north", "south"):
+        stream = {"stream_id": name, "stream_type": "file", "location": clip, "action_rules": []}
+        (tmp_path / "app" / "streams" / f"{name}.json").write_text(json.dumps(stream))
+    arguments = ["run", folder, "--stream", "streams/north.json", "--stream", "streams/south.json",
+                 "--output", str(tmp_path / "out"), "--no-video"]
+    assert cli.main(arguments + ["--report"]) == 0
+    err = capsys.readouterr().err
+    for name in ("north", "south"):
+        assert f"emi: report: {tmp_path / 'out' / name / runner.REPORT_NAME}" in err
+    assert cli.main(arguments) == 1
+    assert f"emi: {tmp_path / 'out' / 'north'} holds a previous run" in capsys.readouterr().err
+    assert cli.main(arguments + ["--display"]) == 1
+    assert "--display: one stream at a time" in capsys.readouterr().err
+    assert cli.main(arguments + ["--overwrite"]) == 0
+    assert not (tmp_path / "out" / "north" / runner.REPORT_NAME).exists()  # the new run has none

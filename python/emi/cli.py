@@ -235,7 +235,7 @@ def main(argv=None):
         from .interrupts import InterruptWatcher
 
         interrupts = InterruptWatcher(sys.stderr).start()
-    from .runner import RunError, run_app
+    from .runner import SIGNALS_NAME, RunError, prepare_output, run_app
 
     try:
         if args.command == "new":
@@ -256,9 +256,21 @@ def main(argv=None):
             paths = stream_paths_of(args.stream, args.streams, args.app_dir)
             if not paths:
                 raise AppConfigError("no stream: give --stream STREAM.json (repeatable) or --streams DIR")
-            summary = run_streams(load_app(args.app_dir), stream_specs(paths, args.output, args.input),
+            if args.display or args.append:
+                raise AppConfigError(f"--{'display' if args.display else 'append'}: one stream at a "
+                                     "time (give a single --stream and --input)")
+            specs = stream_specs(paths, args.output, args.input)
+            for spec in specs:
+                prepare_output(spec.output_dir, "overwrite" if args.overwrite else "new")
+            summary = run_streams(load_app(args.app_dir), specs,
                                   annotated=not args.no_video, interrupts=interrupts)
             print(json.dumps(summary, indent=2))
+            if args.report:
+                from .report import write_report
+
+                for spec in specs:
+                    if os.path.isfile(os.path.join(spec.output_dir, SIGNALS_NAME)):
+                        print(f"emi: report: {write_report(spec.output_dir)}", file=sys.stderr)
             return 130 if summary["interrupted"] else (1 if summary["failed"] else 0)
         stream = args.stream[0]
         if not os.path.isfile(stream) and os.path.isfile(os.path.join(args.app_dir, stream)):
