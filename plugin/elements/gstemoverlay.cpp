@@ -219,6 +219,9 @@ static GstFlowReturn gst_em_overlay_transform_ip(GstBaseTransform* transform, Gs
   };
   if (emi::cairo_can_draw_on(pixels)) {
     runtime.renderer->draw(scene, pixels);
+    GST_LOG_OBJECT(self, "pts %" GST_TIME_FORMAT ": %zu boxes, %zu labels drawn, %d left out (no room)",
+                   GST_TIME_ARGS(GST_BUFFER_PTS(buffer)), scene.boxes.size(),
+                   runtime.renderer->label_rects().size(), runtime.renderer->dropped_labels());
   } else if (!runtime.warned_unaligned) {
     runtime.warned_unaligned = true;
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Frames pass without overlay"),
@@ -295,7 +298,7 @@ static void gst_em_overlay_class_init(GstEmOverlayClass* klass) {
   transform_class->set_caps = GST_DEBUG_FUNCPTR(gst_em_overlay_set_caps);
   transform_class->transform_ip = GST_DEBUG_FUNCPTR(gst_em_overlay_transform_ip);
 
-  GST_DEBUG_CATEGORY_INIT(gst_em_overlay_debug, "emoverlay", 0, "emi overlay element");
+  GST_DEBUG_CATEGORY_INIT(gst_em_overlay_debug, "emi-emoverlay", 0, "emi overlay element");
 }
 
 static void gst_em_overlay_init(GstEmOverlay* self) {
