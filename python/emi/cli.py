@@ -230,7 +230,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     interrupts = None
-    if args.command == "run" and len(args.stream) == 1 and not args.streams and args.input:
+    if args.command == "run":
         # Before anything starts a thread, so that every thread inherits the blocked SIGINT.
         from .interrupts import InterruptWatcher
 
