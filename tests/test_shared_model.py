@@ -1,6 +1,8 @@
 """emi.shared_model: one load per key in the process, batches gathered from several callers
 (until max_batch_size items or max_batch_delay_ms), each caller's outputs handed back in order."""
 
+import os
+import sys
 import threading
 import time
 
@@ -200,3 +202,56 @@ def test_settings_that_cannot_work_are_refused():
         shared_models.SharedModel(RecordingModel(), max_batch_size=0)
     with pytest.raises(ValueError, match="max_batch_delay_ms: -1 is negative"):
         shared_models.SharedModel(RecordingModel(), max_batch_delay_ms=-1)
+
+
+def test_two_classifiers_of_one_model_file_load_it_once_and_answer_as_alone(tmp_path, monkeypatch):
+    """Two emclassify elements with the same model, weights and device (two streams' sessions)
+    share one loaded model: the loader runs once, and each element's results are those of the
+    model on its own frames."""
+    import gi
+    import numpy
+    import torchvision
+
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+
+    sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
+    import model_fixtures as fixtures
+    from emi.inference import sessions
+
+    Gst.init(None)
+    loads = []
+    real_load_model = sessions.load_model
+
+    def counting_load_model(*args, **keywords):
+        loads.append(args[:2])
+        return real_load_model(*args, **keywords)
+
+    monkeypatch.setattr(sessions, "load_model", counting_load_model)
+    model = fixtures.eval_model(torchvision.models.squeezenet1_1, num_classes=5)
+    weights = fixtures.save_state_dict(tmp_path / "sq.pth", model)
+    labels = fixtures.write_labels(tmp_path / "kinds.txt", fixtures.numbered_labels(5, "kind"))
+    settings = (f"inference-region=full-frame model=torchvision.models.squeezenet1_1 model-weights={weights} "
+                f"labels-file={labels}")
+    pipeline = Gst.parse_launch(
+        "videotestsrc num-buffers=3 pattern=ball ! video/x-raw,format=RGBA,width=64,height=48 ! tee name=split "
+        f"split. ! queue ! emclassify name=first meta-key=first {settings} ! fakesink name=first_sink "
+        f"split. ! queue ! emclassify name=second meta-key=second {settings} ! fakesink name=second_sink")
+    results = {"first": [], "second": []}
+
+    def keep(name):
+        def on_buffer(pad, info):
+            record = emi.frame_record(info.get_buffer())
+            results[name].append(record[name][0]["class_id"])
+            return Gst.PadProbeReturn.OK
+        return on_buffer
+
+    for name in results:
+        pipeline.get_by_name(f"{name}_sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, keep(name))
+    pipeline.set_state(Gst.State.PLAYING)
+    message = pipeline.get_bus().timed_pop_filtered(120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    assert message is not None and message.type == Gst.MessageType.EOS, message and message.parse_error()
+    assert len(loads) == 1
+    assert len(results["first"]) == 3 and results["first"] == results["second"]
+    assert numpy.isfinite(results["first"]).all()

@@ -28,6 +28,7 @@ input fails its own caller only.
 """
 
 import collections
+import os
 import threading
 import time
 
@@ -50,6 +51,15 @@ def shared_load(key, loader):
             _load_counts[key] += 1
             _loaded[key] = loader()
         return _loaded[key]
+
+
+def file_identity(path):
+    """What a key should hold for a model file: (real path, mtime, size) of a file that is there,
+    so a rewritten file is loaded again; the value itself otherwise (a model name, None)."""
+    if not path or not isinstance(path, str) or not os.path.isfile(path):
+        return path
+    status = os.stat(path)
+    return (os.path.realpath(path), status.st_mtime_ns, status.st_size)
 
 
 def load_count(key):

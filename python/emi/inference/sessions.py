@@ -10,6 +10,7 @@ import os
 
 import numpy
 
+from .. import shared_models
 from . import decoders, onnx_models, tasks
 from .config import read_labels, read_model_proc
 from .errors import ModelSetupError
@@ -114,9 +115,7 @@ class Session:
             raise ModelSetupError(ModelSetupError.INVALID,
                                   f"backend {backend} runs ONNX files (model=/path/model.onnx); model "
                                   f"{self.model_name} runs on torch: use backend=auto or torch")
-        loaded = load_model(settings.get("model"), settings.get("model_weights"),
-                            settings.get("random_weights"), device, len(labels) if labels else None,
-                            trust_model_file=settings.get("trust_model_file", False))
+        loaded, module = _shared_torch_model(settings, device, labels)
         self.warnings.extend(loaded.warnings)
         self.model_name = loaded.name
         family = loaded.family or _family_of_file(task, model_proc)
@@ -128,7 +127,7 @@ class Session:
                                       f"and {loaded.name} runs on torch")
 
         preprocess = Preprocess.for_model(loaded.transforms, model_proc)
-        common = (loaded.module, preprocess, labels or loaded.categories, threshold, interval, device)
+        common = (module, preprocess, labels or loaded.categories, threshold, interval, device)
         if family == "detection":
             class_count = detection_class_count(loaded.module)
             self.check_label_count(class_count)
@@ -272,6 +271,28 @@ def parse_regions(text):
                                   "(width and height above 0); rectangles are separated by ;")
         regions.append(tuple(values))
     return regions or None
+
+
+def _shared_torch_model(settings, device, labels):
+    """(the loaded model, what the task calls): one load per model file, weights, torch home and
+    device in the process, called in batches by every session (stream) that has it
+    (emi.shared_models). Random weights are each session's own."""
+    def load():
+        return load_model(settings.get("model"), settings.get("model_weights"), settings.get("random_weights"),
+                          device, len(labels) if labels else None,
+                          trust_model_file=settings.get("trust_model_file", False))
+
+    if settings.get("random_weights"):
+        loaded = load()
+        return loaded, loaded.module
+    key = ("emi.inference", shared_models.file_identity(settings.get("model")),
+           shared_models.file_identity(settings.get("model_weights")), os.environ.get("TORCH_HOME", ""),
+           str(device), len(labels) if labels else None, bool(settings.get("trust_model_file")))
+    loaded = shared_models.shared_load(key, load)
+    batched = shared_models.shared_model(key + ("batched",), lambda: loaded.module,
+                                         max_batch_size=settings.get("max_batch_size", 8),
+                                         max_batch_delay_ms=settings.get("max_batch_delay", 0))
+    return loaded, batched
 
 
 def _family_of_file(task, model_proc):
