@@ -146,16 +146,9 @@ def run_tracker(folder, properties, score_scale=0.01):
         "appsrc name=source format=time ! emtracker name=tracker ! appsink name=sink sync=false")
     tracker = pipeline.get_by_name("tracker")
     for name, value in properties.items():
+        if tracker.find_property(name) is None:
+            raise ValueError(f"emtracker has no property {name!r}")
         Gst.util_set_object_arg(tracker, name, value)
-    source, sink = pipeline.get_by_name("source"), pipeline.get_by_name("sink")
-    video = GstVideo.VideoInfo.new()
-    video.set_format(GstVideo.VideoFormat.GRAY8, info.width, info.height)
-    video.fps_n, video.fps_d = info.frame_rate, 1
-    source.set_property("caps", video.to_caps())
-    black = bytes(video.size)
-    frame_ns = Gst.SECOND // info.frame_rate
-    writer = DocumentWriter()
-
     tracks, contract = {}, IdContract()
 
     def collect(document, frame):
@@ -172,6 +165,24 @@ def run_tracker(folder, properties, score_scale=0.01):
         for identity in ended:
             contract.ended_record(identity, frame)
 
+    try:
+        seconds = _push_and_collect(pipeline, info, detections, collect)
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+    return tracks, contract.finish(), seconds
+
+
+def _push_and_collect(pipeline, info, detections, collect):
+    """Pushes the sequence's frames one at a time, hands each output document to collect(document,
+    frame), then the ended-tracks document of the EOS; returns the seconds it took."""
+    source, sink = pipeline.get_by_name("source"), pipeline.get_by_name("sink")
+    video = GstVideo.VideoInfo.new()
+    video.set_format(GstVideo.VideoFormat.GRAY8, info.width, info.height)
+    video.fps_n, video.fps_d = info.frame_rate, 1
+    source.set_property("caps", video.to_caps())
+    black = bytes(video.size)
+    frame_ns = Gst.SECOND // info.frame_rate
+    writer = DocumentWriter()
     if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
         raise RuntimeError("the pipeline did not start (is GST_PLUGIN_PATH set to build/plugin?)")
     started = time.perf_counter()
@@ -203,9 +214,7 @@ def run_tracker(folder, properties, score_scale=0.01):
         structure = message.get_structure()
         if structure is not None and structure.get_name() == "emi/ended-tracks":
             collect(json.loads(structure.get_string("json")), info.length)
-    seconds = time.perf_counter() - started
-    pipeline.set_state(Gst.State.NULL)
-    return tracks, contract.finish(), seconds
+    return time.perf_counter() - started
 
 
 def evaluate(folder, properties, score_scale=0.01):
