@@ -44,6 +44,8 @@ import torch.nn.functional as F
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
 import model_weights
+from emi import shared_model
+from emi.shared_models import shared_load
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL = model_weights.ModelSpec("squeezenet1_1", lambda weights: squeezenet1_1(weights=weights),
@@ -209,7 +211,11 @@ classifier = None
 def start(options):
     global classifier
     settings = settings_of(options)
-    model, origin, device = model_weights.open_model(MODEL, HERE, settings)
+    # One SqueezeNet per process whatever the number of streams running this app, its calls
+    # batched across them (emi.shared_model): the same weights and device make the same model.
+    key = (MODEL.name, HERE, settings["weights"], settings["models_dir"], settings["device"])
+    loaded, origin, device = shared_load(key, lambda: model_weights.open_model(MODEL, HERE, settings))
+    model = shared_model(key + ("batched",), lambda: loaded)
     labels = model_weights.read_labels(model_weights.resource_path(HERE, settings["labels"]))
     print(f"image_classification: squeezenet1_1 on {device}, weights from {origin}", flush=True)
     classifier = ObjectClassifier(model, labels, device, settings["input_size"], settings["reclassify_interval"],
