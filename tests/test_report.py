@@ -119,3 +119,17 @@ def test_run_with_report_says_where_the_report_is(tmp_path, capsys):
                      "--no-video", "--report"]) == 0
     assert f"emi: report: {out / runner.REPORT_NAME}\n" in capsys.readouterr().err
     assert "<th>signals</th><td>11</td>" in (out / runner.REPORT_NAME).read_text(encoding="utf-8")
+
+
+def test_frame_level_results_get_no_empty_count_plots(tmp_path):
+    """A 3DCNN-like run: results per frame, no objects, no rule: events only, said plainly."""
+    with open(tmp_path / runner.SIGNALS_NAME, "w") as signals:
+        for frame_num in range(10):
+            signals.write(json.dumps({"frame": [{"frame_num": frame_num, "buf_pts": frame_num * 33333333,
+                                                 "emcustom": [{"predicted_class": "marching"}]}]}) + "\n")
+            signals.write(json.dumps({"events": [{"predicted_class": "marching"}], "frame_num": frame_num,
+                                      "pts": frame_num * 33333333}) + "\n")
+    text = open(report.write_report(str(tmp_path)), encoding="utf-8").read()
+    assert "No objects in any signal (the app gives frame-level results)" in text
+    assert text.count('class="plot"') == 1  # the timeline only
+    assert "<th>events</th><td>10</td>" in text and "<th>firings</th><td>0</td>" in text

@@ -223,6 +223,9 @@ def plot_timeline(record, clips):
     for row, rule in enumerate(rules):
         rules_axes.plot(record.firings[rule], [row] * len(record.firings[rule]), "|",
                         markersize=14, markeredgewidth=2, color=f"C{row % 10}")
+    if not rules:
+        rules_axes.text(0.5, 0.5, "no rule fired", transform=rules_axes.transAxes, ha="center",
+                        va="center", color="0.4")
     rules_axes.set_yticks(range(len(rules)), rules or [])
     rules_axes.set_ylim(-0.7, max(len(rules), 1) - 0.3)
     rules_axes.set_xlabel("seconds")
@@ -333,7 +336,10 @@ def render(output_dir):
         parts.append("<p class='note'>Ignored settings: " +
                      "; ".join(html.escape(item) for item in summary["ignored"]) + "</p>")
 
-    if record.times:
+    if record.times and not (record.counted_by_tracker or any(record.in_view)):
+        parts.append("<h2>Counts over time</h2><p class='note'>No objects in any signal (the app "
+                     "gives frame-level results): see the events below.</p>")
+    elif record.times:
         parts.append("<h2>Counts over time</h2>" + _image(plot_counts(record), "objects over time"))
         if record.by_label:
             parts.append(_image(plot_labels(record), "total per label"))
