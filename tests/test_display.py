@@ -82,3 +82,13 @@ def test_an_empty_screen_shows_no_box(display):
     from PIL import ImageGrab
 
     assert not saturated_box(ImageGrab.grab(xdisplay=display), *box_apps.STILL_BOX[2:])
+
+
+def test_display_without_a_display_is_a_clear_error(tmp_path):
+    folder = box_apps.write_still_box_app(str(tmp_path / "app"))
+    environment = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    ran = subprocess.run([sys.executable, "-m", "emi", "run", folder, "--stream", "streams/stream.json", "--input",
+                          "test", "--output", str(tmp_path / "out"), "--display"],
+                         env=environment, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 1
+    assert "emi: --display: no display to show the video on (DISPLAY and WAYLAND_DISPLAY are not set" in ran.stderr

@@ -143,6 +143,9 @@ def _output_branches(annotated_path, display):
             "x264enc speed-preset=veryfast tune=zerolatency ! h264parse ! mp4mux ! "
             f'filesink location="{annotated_path}"')
     if display:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise RunError("--display: no display to show the video on (DISPLAY and WAYLAND_DISPLAY "
+                           "are not set; over ssh use -X, or leave --display out)")
         # Shown at the video's pace (the sink syncs to the clock); a late frame is dropped there,
         # never held back for the file.
         branches.append("queue ! videoconvert ! autovideosink name=display")
