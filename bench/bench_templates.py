@@ -15,6 +15,7 @@ time of the thread doing the work.
 import argparse
 import collections
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -223,27 +224,16 @@ def bench_counter(frames, device, weights_dir):
 
 
 def bench_detector(frames, device, weights_dir):
-    program = load_program(os.path.join(COUNTER_RESOURCE, "object_detector.py"))
-    spec = program.MODEL
-    program.model_weights.write_random_weights(spec, weights_dir, seed=0)
-    model, _ = program.model_weights.load_model(spec, weights_dir, device)
+    """The counter's primary (YOLOX-Nano through emi.inference, OpenCV's DNN) against the same model
+    in a plain OpenCV loop (bench_models.yolox_step: letterbox, forward, decode, NMS)."""
+    from bench_models import YOLOX, COCO_LABELS, yolox_step
+
     height, width = frames[0].shape[:2]
-    print(f"Detector (the counter's primary with weights): ssdlite320_mobilenet_v3_large, {device}, "
-          f"{len(frames)} frames {width}x{height}")
-
-    def plain_step(frame):
-        with torch.no_grad():
-            # Contiguous planes, as the program makes them: torchvision's resize inside the model
-            # is 1.5x slower on the permuted view.
-            pixels = torch.from_numpy(frame[:, :, :3]).to(device).permute(2, 0, 1).to(
-                torch.float32, memory_format=torch.contiguous_format).div_(255)
-            detections = model([pixels])[0]
-            detections["boxes"][detections["scores"] >= 0.5].tolist()
-
-    report("detection (random weights)", frames, 1, [("empycustom", {
-        "module": os.path.join(COUNTER_RESOURCE, "object_detector.py"), "mode": "detect",
-        "options": f'{{"models_dir": "{weights_dir}", "fallback": "none", "device": "{device}"}}'})],
-        plain_step)
+    print(f"Detector (the counter's primary): YOLOX-Nano, OpenCV DNN, {len(frames)} frames {width}x{height}")
+    options = json.dumps({"model": YOLOX, "labels": COCO_LABELS, "fallback": "none", "device": str(device)})
+    report("detection (YOLOX-Nano, people)", frames, 1, [("empycustom", {
+        "module": os.path.join(COUNTER_RESOURCE, "object_detector.py"), "mode": "detect", "options": options})],
+        yolox_step())
 
 
 def main():
