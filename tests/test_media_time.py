@@ -2,7 +2,6 @@
 (its date-time tag, else the run's start, plus running time), so two runs of one movie agree;
 live sources keep the wall clock."""
 
-import json
 import os
 import sys
 import time
