@@ -16,6 +16,7 @@
 #include "document/frame_document.h"
 #include "gst_test_support.h"
 #include "embed/python_host.h"
+#include "embed/signal_callback.h"
 
 namespace emi::test {
 namespace {
@@ -475,6 +476,102 @@ TEST(EmPyCustom, OnErrorFailStopsTheStream) {
   const ErrorRun run = run_with_errors("fail");
   EXPECT_EQ(run.passed, (std::vector<bool>{true, false}));
   EXPECT_EQ(run.bus_errors, 1u);
+}
+
+// One frame through hostile.py with options {"kind": kind}: what came out, and what was said.
+struct HostileRun {
+  bool passed = false;
+  json frame;
+  guint64 errors = 0;
+  std::vector<MessageText> warnings;
+};
+HostileRun run_hostile(const std::string& kind, const std::string& extra = "") {
+  Watched watched("empycustom options={\"kind\":\"" + kind + "\"}" + extra + module_arg("hostile.py"));
+  HarnessPtr harness = harness_for(watched, "RGBA", 16, 16);
+  UniqueBuffer out = push_and_pull(harness.get(), patterned_frame("RGBA", 16, 16));
+  HostileRun run;
+  run.passed = static_cast<bool>(out);
+  if (out) run.frame = frame_of(out.get());
+  run.errors = watched.counter("errors");
+  for (const MessagePtr& message : watched.take(GST_MESSAGE_WARNING)) run.warnings.push_back(text_of(message.get()));
+  for (const MessageText& text : run.warnings) {
+    EXPECT_TRUE(g_utf8_validate(text.message.c_str(), -1, nullptr)) << kind;
+    EXPECT_TRUE(g_utf8_validate(text.debug.c_str(), -1, nullptr)) << kind;
+  }
+  return run;
+}
+
+// These aborted the process (pybind11's cast_error or nlohmann's type_error escaping): text that
+// is not UTF-8 is converted with replacement, never thrown.
+TEST(EmPyCustom, NeverAbortsOnTextThatIsNotUtf8) {
+  HostileRun run = run_hostile("surrogate_exception");
+  EXPECT_TRUE(run.passed);
+  EXPECT_EQ(run.errors, 1u);
+  ASSERT_EQ(run.warnings.size(), 1u);
+  EXPECT_THAT(run.warnings[0].message, HasSubstr("hostile.py"));
+  EXPECT_THAT(run.warnings[0].message, HasSubstr("FileNotFoundError: no such file: caf\\udce9.jpg"));
+
+  run = run_hostile("surrogate_result");
+  EXPECT_EQ(run.errors, 0u);
+  EXPECT_EQ(run.frame["emcustom"][0], json({{"file", "caf\\udce9.jpg"}, {"caf\\udce9", 1}}));
+
+  run = run_hostile("surrogate_text");  // the literal's lone surrogate escape: U+FFFD
+  EXPECT_EQ(run.frame["emcustom"][0]["file"], "caf\xef\xbf\xbd.jpg");
+
+  run = run_hostile("bytes_result");
+  EXPECT_EQ(run.frame["emcustom"][0]["data"], "\xef\xbf\xbd\xef\xbf\xbd ok");
+
+  run = run_hostile("bytes_text");
+  EXPECT_EQ(run.frame["emcustom"][0]["label"], "\xef\xbf\xbd ok");
+
+  run = run_hostile("odd_repr");  // not a result: reported with its repr
+  EXPECT_EQ(run.errors, 1u);
+  ASSERT_EQ(run.warnings.size(), 1u);
+  EXPECT_THAT(run.warnings[0].message, HasSubstr("odd caf\\udce9"));
+
+  run = run_hostile("surrogate_event");
+  EXPECT_EQ(run.frame["events"], json::array({{{"file", "caf\\udce9.jpg"}, {"\xef\xbf\xbd", "\xef\xbf\xbd"}}}));
+}
+
+// In detect mode, entries with fields of the wrong type are skipped, each named with its value in
+// a rate-limited warning and counted; the frame then goes on as on-error says.
+TEST(EmPyCustom, SkipsDetectionsWithFieldsOfTheWrongType) {
+  HostileRun run = run_hostile("wrong_types", " mode=detect");
+  ASSERT_TRUE(run.passed);
+  EXPECT_EQ(run.errors, 3u);
+  ASSERT_EQ(run.frame["object"].size(), 1u);
+  EXPECT_EQ(run.frame["object"][0]["obj_label"], "fine");
+  ASSERT_EQ(run.warnings.size(), 1u);  // one a second
+  EXPECT_THAT(run.warnings[0].message, HasSubstr("hostile.py: entry 0: label must be a string, got 3"));
+
+  EXPECT_FALSE(run_hostile("wrong_types", " mode=detect on-error=drop").passed);
+  run = run_hostile("wrong_types", " mode=detect on-error=fail");
+  EXPECT_FALSE(run.passed);
+}
+
+// The signal callback's events, debug text and exceptions take the same path (emaimeta's worker
+// thread): replaced, or a PythonError for the engine to report, never an abort.
+TEST(SignalCallback, NeverAbortsOnTextThatIsNotUtf8) {
+  SignalCallback callback(script("hostile_callback.py"), "on_signal");
+  const CallbackResult events = callback.call({{"kind", "surrogate_event"}});
+  EXPECT_EQ(events.events,
+            json::array({{{"file", "caf\\udce9.jpg"}, {"caf\\udce9", 1}, {"raw", "\xef\xbf\xbd ok"}}}));
+  EXPECT_EQ(callback.call({{"kind", "surrogate_debug"}}).debug, "debug caf\\udce9");
+  EXPECT_EQ(callback.call({{"kind", "surrogate_fatal"}}).fatal_error.value_or(""),
+            "on_signal() of " + script("hostile_callback.py") + ": stop: caf\\udce9");
+  for (const char* kind : {"surrogate_exception", "raising_debug"}) {
+    try {
+      callback.call({{"kind", kind}});
+      ADD_FAILURE() << kind << " did not fail";
+    } catch (const python::PythonError& error) {
+      EXPECT_TRUE(g_utf8_validate(error.what(), -1, nullptr)) << kind;
+      EXPECT_THAT(error.what(), HasSubstr("hostile_callback.py")) << kind;
+      if (std::string(kind) == "surrogate_exception")
+        EXPECT_THAT(error.what(), HasSubstr("FileNotFoundError: no such file: caf\\udce9.jpg"));
+      else
+        EXPECT_THAT(error.what(), HasSubstr("RuntimeError: no text for you"));
+    }
+  }
 }
 
 TEST(EmPyCustom, SysExitInAScriptDoesNotEndTheProcess) {

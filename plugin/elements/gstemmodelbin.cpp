@@ -146,14 +146,18 @@ static std::optional<Failure> with_inference(const std::string& context, Call&& 
     call(inference);
     return std::nullopt;
   } catch (py::error_already_set& error) {
-    const bool setup_error = error.matches(inference.attr("ModelSetupError"));
-    const std::string reason = setup_error ? error.value().attr("reason").cast<std::string>() : "";
-    const std::string message = setup_error ? py::str(error.value()).cast<std::string>() : "";
-    PythonError described = emi::python::to_error(error, context);
-    if (!setup_error)
-      return Failure{GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_INIT, described.what(), described.traceback()};
-    const auto [domain, code] = error_code_of(reason);
-    return Failure{domain, code, message, described.traceback()};
+    const PythonError described = emi::python::to_error(error, context);
+    try {
+      if (error.matches(inference.attr("ModelSetupError"))) {
+        const auto [domain, code] = error_code_of(emi::python::utf8_text(error.value().attr("reason")));
+        return Failure{domain, code, emi::python::utf8_text(error.value()), described.traceback()};
+      }
+    } catch (const std::exception&) {
+      PyErr_Clear();  // a ModelSetupError that can't be read is reported as any other exception
+    }
+    return Failure{GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_INIT, described.what(), described.traceback()};
+  } catch (const std::exception& error) {  // what the call returned did not convert
+    return Failure{GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_INIT, context + ": " + error.what(), ""};
   }
 }
 
@@ -218,7 +222,8 @@ static bool open_session(GstEmModelBin* self) {
   post_session_warnings(self, token);
   priv.session = token;
   g_object_set(priv.program, "module", program_path.c_str(), "class", kProgramClass, "options",
-               nlohmann::json{{"session", token}}.dump().c_str(), nullptr);
+               nlohmann::json{{"session", token}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(),
+               nullptr);
   GST_INFO_OBJECT(self, "opened %s as %s", settings.model.c_str(), token.c_str());
   return true;
 }

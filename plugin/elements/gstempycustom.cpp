@@ -122,9 +122,11 @@ GType gst_em_py_custom_on_error_get_type(void) {
   return type;
 }
 
+// The start of `text` for a message, as valid UTF-8 (what a script returns may not be).
 static std::string excerpt(const std::string& text) {
-  if (text.size() <= kExcerptLength) return text;
-  return text.substr(0, kExcerptLength) + "…";
+  const bool cut = text.size() > kExcerptLength;
+  emi::UniqueChars valid(g_utf8_make_valid(text.data(), cut ? kExcerptLength : text.size()));
+  return cut ? std::string(valid.get()) + "…" : std::string(valid.get());
 }
 
 // A per-frame problem: logged and posted on the bus, at most once a second so a script that
@@ -269,22 +271,25 @@ static gboolean gst_em_py_custom_set_caps(GstBaseTransform* transform, GstCaps* 
   return TRUE;
 }
 
-// Places what the script returned; problems are warnings, the frame always passes.
-static void store_results(GstEmPyCustom* self, GstBuffer* buffer, nlohmann::json document,
-                          emi::ProgramOutput& output, emi::PlacementMode mode) {
+// Places what the script returned. Returns what could not be used (each reported as a warning
+// and counted): nothing aborts on what a script returns.
+static std::vector<std::string> store_results(GstEmPyCustom* self, GstBuffer* buffer, nlohmann::json document,
+                                              emi::ProgramOutput& output, emi::PlacementMode mode) {
   Runtime& runtime = self->runtime;
+  std::vector<std::string> problems;
   if (output.unusable) {
-    report_frame_problem(self,
-                         runtime.module + " returned something that is not a list of results: " +
-                             excerpt(*output.unusable),
-                         output.unusable_details);
+    problems.push_back(runtime.module + " returned something that is not a list of results: " +
+                       excerpt(*output.unusable));
+    report_frame_problem(self, problems.back(), output.unusable_details);
   }
   const emi::Placement placement{mode, runtime.meta_key, GST_VIDEO_INFO_WIDTH(&runtime.info),
                                  GST_VIDEO_INFO_HEIGHT(&runtime.info)};
-  const std::vector<std::string> problems = emi::store_results(
-      buffer, std::move(document), output.results, std::move(output.events), placement);
-  for (const std::string& problem : problems)
-    report_frame_problem(self, runtime.module + ": " + problem, emi::json_excerpt(output.results));
+  for (const std::string& problem :
+       emi::store_results(buffer, std::move(document), output.results, std::move(output.events), placement)) {
+    problems.push_back(runtime.module + ": " + problem);
+    report_frame_problem(self, problems.back(), emi::json_excerpt(output.results));
+  }
+  return problems;
 }
 
 static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, GstBuffer* buffer) {
@@ -329,8 +334,13 @@ static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, 
   GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT ": %zu results, %zu events, %" G_GINT64_FORMAT " µs in Python",
                  frame_index, output.results.is_array() ? output.results.size() : std::size_t{!output.results.is_null()},
                  output.events.size(), output.python_us);
-  store_results(self, buffer, std::move(document), output, mode);
-  return GST_FLOW_OK;
+  const std::vector<std::string> problems = store_results(self, buffer, std::move(document), output, mode);
+  // Results that can't be used (skipped, and reported above) treat the frame as on-error says.
+  if (problems.empty() || on_error == OnError::kSkip) return GST_FLOW_OK;
+  if (on_error == OnError::kDrop) return GST_BASE_TRANSFORM_FLOW_DROPPED;
+  GST_ELEMENT_ERROR(self, STREAM, FAILED, ("%s", problems.front().c_str()),
+                    ("%zu results of this frame could not be used", problems.size()));
+  return GST_FLOW_ERROR;
 }
 
 static void gst_em_py_custom_finalize(GObject* object) {
@@ -389,7 +399,8 @@ static void gst_em_py_custom_class_init(GstEmPyCustomClass* klass) {
           "memory is shared, e.g. after a tee)", FALSE, live_flags));
   g_object_class_install_property(gobject_class, PROP_ON_ERROR,
       g_param_spec_enum("on-error", "On error",
-          "What an exception in the per-frame function does to the frame",
+          "What an exception in the per-frame function, or a result of it that can't be used (skipped "
+          "and counted in errors), does to the frame",
           GST_TYPE_EM_PY_CUSTOM_ON_ERROR, static_cast<gint>(OnError::kSkip), live_flags));
   g_object_class_install_property(gobject_class, PROP_FRAMES,
       g_param_spec_uint64("frames", "Frames", "Frames seen since start", 0, G_MAXUINT64, 0,

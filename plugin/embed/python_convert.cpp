@@ -3,6 +3,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "embed/python_host.h"
+
 namespace emi::python {
 namespace {
 
@@ -24,10 +26,8 @@ json integer_from_python(py::handle value) {
   return PyLong_AsDouble(value.ptr());  // beyond 64 bits: keep the magnitude
 }
 
-std::string key_from_python(py::handle key) {
-  if (PyUnicode_Check(key.ptr())) return key.cast<std::string>();
-  return py::str(key).cast<std::string>();  // Python's own spelling: 1 -> "1", None -> "None"
-}
+// str keys as they are, bytes decoded, others in Python's own spelling: 1 -> "1", None -> "None".
+std::string key_from_python(py::handle key) { return utf8_text(key); }
 
 json convert(py::handle value, int depth) {
   if (depth > kMaxDepth) throw UnrepresentableValue("value nested deeper than 256 levels");
@@ -36,8 +36,7 @@ json convert(py::handle value, int depth) {
   if (PyBool_Check(object)) return object == Py_True;
   if (PyLong_Check(object)) return integer_from_python(value);
   if (PyFloat_Check(object)) return PyFloat_AS_DOUBLE(object);
-  if (PyUnicode_Check(object)) return value.cast<std::string>();
-  if (PyBytes_Check(object)) return std::string(PyBytes_AS_STRING(object), PyBytes_GET_SIZE(object));
+  if (PyUnicode_Check(object) || PyBytes_Check(object)) return utf8_text(value);
   if (PyDict_Check(object)) {
     json result = json::object();
     for (auto [key, item] : py::reinterpret_borrow<py::dict>(value))

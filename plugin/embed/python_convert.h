@@ -20,7 +20,8 @@ class UnrepresentableValue : public std::runtime_error {
 // GIL held for both.
 py::object to_python(const nlohmann::json& value);
 // Accepts None, bool, int, float, str, bytes (UTF-8), lists, tuples, dicts, NumPy scalars and
-// arrays and torch tensors (through .item()/.tolist()). Throws UnrepresentableValue.
+// arrays and torch tensors (through .item()/.tolist()). Text is made valid UTF-8 (utf8_text).
+// Throws UnrepresentableValue; py::error_already_set when the value's own conversion raises.
 nlohmann::json from_python(py::handle value);
 
 }  // namespace emi::python

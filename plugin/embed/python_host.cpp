@@ -287,16 +287,34 @@ GilGuard::~GilGuard() { PyGILState_Release(state_); }
 
 py::module_ helpers() { return py::reinterpret_borrow<py::module_>(helper_module); }
 
-PythonError to_error(py::error_already_set& error, const std::string& context) {
+std::string utf8_text(py::handle text) {
+  PyObject* object = text.ptr();
+  if (PyBytes_Check(object)) {
+    py::object decoded = py::reinterpret_steal<py::object>(
+        PyUnicode_DecodeUTF8(PyBytes_AS_STRING(object), PyBytes_GET_SIZE(object), "replace"));
+    if (!decoded) throw py::error_already_set();
+    return utf8_text(decoded);
+  }
+  if (!PyUnicode_Check(object)) return utf8_text(py::str(text));
+  Py_ssize_t size = 0;
+  if (const char* utf8 = PyUnicode_AsUTF8AndSize(object, &size)) return std::string(utf8, size);
+  PyErr_Clear();  // lone surrogates: no UTF-8 spelling
+  py::object encoded =
+      py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(object, "utf-8", "backslashreplace"));
+  if (!encoded) throw py::error_already_set();
+  return std::string(PyBytes_AS_STRING(encoded.ptr()), PyBytes_GET_SIZE(encoded.ptr()));
+}
+
+PythonError to_error(py::error_already_set& error, const std::string& context) noexcept {
   std::string summary;
   std::string traceback;
   try {
-    summary = helpers().attr("describe_exception")(error.value()).cast<std::string>();
-    traceback = helpers()
-                    .attr("format_exception")(error.type(), error.value(), error.trace())
-                    .cast<std::string>();
-  } catch (py::error_already_set& nested) {
-    summary = nested.what();
+    summary = utf8_text(helpers().attr("describe_exception")(error.value()));
+    traceback = utf8_text(helpers().attr("format_exception")(error.type(), error.value(), error.trace()));
+  } catch (const std::exception&) {  // the exception's own __str__ raising, say
+    PyErr_Clear();
+    summary = std::string(reinterpret_cast<PyTypeObject*>(error.type().ptr())->tp_name) +
+              " (its message could not be read)";
   }
   return PythonError(context + ": " + summary, traceback);
 }

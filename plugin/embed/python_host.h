@@ -44,7 +44,31 @@ class GilGuard {
 py::module_ helpers();
 
 // Turns the pending Python exception into a PythonError; `context` says what was being done
-// ("start() of /x/y.py"). GIL held.
-PythonError to_error(py::error_already_set& error, const std::string& context);
+// ("start() of /x/y.py"). GIL held. Never throws: an exception that can't even be described
+// still becomes an error.
+PythonError to_error(py::error_already_set& error, const std::string& context) noexcept;
+
+// Text from a script as UTF-8, never throwing on what it holds: a str's lone surrogates (a file
+// name decoded with surrogateescape) are written as \udcXX escapes, bytes that are not UTF-8
+// become U+FFFD; anything else is its str(). GIL held; throws py::error_already_set only when
+// str() itself raises.
+std::string utf8_text(py::handle text);
+
+// The exception boundary of every call into a script and every conversion of what it gave:
+// runs `call` (GIL held) and turns whatever it throws into a PythonError whose message begins
+// with `context` (what was being done, naming the file): a Python exception (with its
+// traceback), a value pybind11 could not convert, or any other C++ exception.
+template <typename Call>
+auto guarded(const std::string& context, Call&& call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (py::error_already_set& error) {
+    throw to_error(error, context);
+  } catch (const PythonError&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw PythonError(context + ": " + error.what(), "");
+  }
+}
 
 }  // namespace emi::python

@@ -50,37 +50,40 @@ CallbackResult SignalCallback::call(const nlohmann::json& signal) {
                            "; it must return (events, debug_string), events a list of dicts",
                        "");
   };
+  auto type_name = [](py::handle value) { return std::string(Py_TYPE(value.ptr())->tp_name); };
   CallbackResult result;
-  try {
+  const gint64 started = g_get_monotonic_time();
+  python::guarded(context, [&] {
     py::object returned = objects_->function.function(python::to_python(signal));
     py::object events = returned;
     if (PyTuple_Check(returned.ptr())) {
       const py::tuple pair = py::reinterpret_borrow<py::tuple>(returned);
       if (pair.size() != 2) throw shape_error("a tuple of " + std::to_string(pair.size()) + " items");
       events = pair[0];
-      if (!pair[1].is_none()) result.debug = py::str(pair[1]).cast<std::string>();
+      if (!pair[1].is_none()) result.debug = python::utf8_text(pair[1]);
     }
-    if (events.is_none()) return result;
+    if (events.is_none()) return;
     if (!PyList_Check(events.ptr()) && !PyTuple_Check(events.ptr()))
-      throw shape_error("events of type " + py::str(events.get_type().attr("__name__")).cast<std::string>());
+      throw shape_error("events of type " + type_name(events));
     std::size_t index = 0;
     for (py::handle event : events) {
       if (!PyDict_Check(event.ptr()))
-        throw shape_error("events[" + std::to_string(index) + "] of type " +
-                          py::str(event.get_type().attr("__name__")).cast<std::string>());
+        throw shape_error("events[" + std::to_string(index) + "] of type " + type_name(event));
       const py::dict dict = py::reinterpret_borrow<py::dict>(event);
       if (dict.contains(py::handle(PyExc_ValueError))) {
-        result.fatal_error = context + ": " + py::str(dict[py::handle(PyExc_ValueError)]).cast<std::string>();
-        return result;
+        result.fatal_error = context + ": " + python::utf8_text(dict[py::handle(PyExc_ValueError)]);
+        return;
       }
-      result.events.push_back(python::from_python(event));
+      try {
+        result.events.push_back(python::from_python(event));
+      } catch (const python::UnrepresentableValue& error) {
+        throw shape_error("events[" + std::to_string(index) + "] with a value JSON can't hold: " + error.what());
+      }
       ++index;
     }
-  } catch (py::error_already_set& error) {
-    throw python::to_error(error, context);
-  } catch (const python::UnrepresentableValue& error) {
-    throw shape_error(std::string("a value JSON can't hold: ") + error.what());
-  }
+  });
+  GST_LOG("%s: %zu events, %zu bytes of debug text, %" G_GINT64_FORMAT " µs", context.c_str(), result.events.size(),
+          result.debug.size(), g_get_monotonic_time() - started);
   return result;
 }
 

@@ -45,7 +45,7 @@ UserProgram::UserProgram(const ProgramSpec& spec)
   python::ensure_started();
   GilGuard gil;
   auto objects = std::make_unique<Objects>();
-  try {
+  python::guarded("loading " + path_, [&] {
     python::ensure_frame_types();  // a missing NumPy fails the start, not the first frame
     objects->options = python::to_python(spec.options);
     const python::ScriptModule& script = objects->script.emplace(path_, "user");
@@ -59,9 +59,7 @@ UserProgram::UserProgram(const ProgramSpec& spec)
     objects->start = script.resolve(owner, "start", 1);
     objects->stop = script.resolve(owner, "stop", 1);
     objects->process = script.resolve(owner, function_name_, kMostProcessArguments);
-  } catch (py::error_already_set& error) {
-    throw python::to_error(error, "loading " + path_);
-  }
+  });
   if (!objects->process) {
     const std::string where = spec.class_name.empty() ? path_ : path_ + " class " + spec.class_name;
     throw PythonError(where + " has no function " + function_name_ + "()", "");
@@ -85,12 +83,10 @@ void UserProgram::call_optional(const python::ScriptFunction& callable, const ch
   GilGuard gil;
   if (!callable) return;
   GST_DEBUG("%s() of %s", name, path_.c_str());
-  try {
+  python::guarded(std::string(name) + "() of " + path_, [&] {
     if (callable.arity > 0) callable.function(objects_->options);
     else callable.function();
-  } catch (py::error_already_set& error) {
-    throw python::to_error(error, std::string(name) + "() of " + path_);
-  }
+  });
 }
 
 ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, bool writable,
@@ -106,13 +102,7 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
       ~TimeOnExit() { elapsed = g_get_monotonic_time() - started; }
     } time_on_exit{started, output.python_us};
     std::optional<python::FrameForScript> frame;
-    try {
-      frame.emplace(buffer, info, writable);
-    } catch (py::error_already_set& error) {
-      throw python::to_error(error, "mapping a frame for " + path_);
-    } catch (const std::runtime_error& error) {
-      throw PythonError(std::string("mapping a frame for ") + path_ + ": " + error.what(), "");
-    }
+    python::guarded("mapping a frame for " + path_, [&] { frame.emplace(buffer, info, writable); });
     // Ends the call on every path, so that views the script kept stay valid.
     struct FinishOnExit {
       python::FrameForScript& frame;
@@ -120,9 +110,8 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
       ~FinishOnExit() { frame.finish(buffer); }
     } finish_on_exit{*frame, buffer};
 
-    auto context = [this] { return function_name_ + "() of " + path_; };
     const python::ScriptFunction& process = objects_->process;
-    try {
+    python::guarded(function_name_ + "() of " + path_, [&] {
       const py::object& io_buffer = frame->io_buffer();
       py::object result;
       switch (process.arity) {
@@ -138,23 +127,17 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
           if (!events.empty()) output.events = python::from_python(events);
         }
       }
-      if (PyUnicode_Check(result.ptr())) {
-        returned_text = result.cast<std::string>();
-      } else if (PyBytes_Check(result.ptr())) {
-        returned_text = std::string(PyBytes_AS_STRING(result.ptr()), PyBytes_GET_SIZE(result.ptr()));
+      if (PyUnicode_Check(result.ptr()) || PyBytes_Check(result.ptr())) {
+        returned_text = python::utf8_text(result);
       } else {
         try {
           output.results = python::from_python(result);
         } catch (const python::UnrepresentableValue& error) {
-          output.unusable = py::repr(result).cast<std::string>();
+          output.unusable = python::utf8_text(py::repr(result));
           output.unusable_details = error.what();
         }
       }
-    } catch (py::error_already_set& error) {
-      throw python::to_error(error, context());
-    } catch (const std::exception& error) {  // events that have no JSON form, undecodable text
-      throw PythonError(context() + ": " + error.what(), "");
-    }
+    });
   }
   if (returned_text) parse_returned_text(*returned_text, output);
   return output;
