@@ -62,6 +62,9 @@ TEST(EmPyCustom, DocumentsItsPropertiesWithDefaults) {
   EXPECT_EQ(text_property("options"), "{}");
   EXPECT_EQ(interval, 1u);
   EXPECT_FALSE(writable);
+  gdouble call_timeout = 0;
+  g_object_get(element.get(), "call-timeout", &call_timeout, nullptr);
+  EXPECT_DOUBLE_EQ(call_timeout, 10.0);
   for (const char* name : {"module", "class", "mode", "on-error", "frames", "processed", "errors"})
     EXPECT_NE(g_object_class_find_property(G_OBJECT_GET_CLASS(element.get()), name), nullptr) << name;
 }
@@ -572,6 +575,29 @@ TEST(SignalCallback, NeverAbortsOnTextThatIsNotUtf8) {
         EXPECT_THAT(error.what(), HasSubstr("RuntimeError: no text for you"));
     }
   }
+}
+
+// A call that runs longer than call-timeout is named on the bus (script, line, frame), and a
+// script that never returns doesn't keep set_state(NULL) from returning.
+TEST(EmPyCustom, WarnsAboutABlockedCallAndStopsIt) {
+  UniqueElement pipeline = make_element(
+      "videotestsrc num-buffers=5 ! video/x-raw,format=RGBA,width=32,height=24 ! "
+      "empycustom name=custom call-timeout=0.2" + module_arg("blocks.py") + " ! fakesink");
+  BusPtr bus(gst_element_get_bus(pipeline.get()));
+  ASSERT_NE(gst_element_set_state(pipeline.get(), GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  MessagePtr warning(gst_bus_timed_pop_filtered(bus.get(), 60 * GST_SECOND, GST_MESSAGE_WARNING));
+  ASSERT_TRUE(warning) << "no warning about the blocked call";
+  const MessageText text = text_of(warning.get());
+  EXPECT_THAT(text.message, HasSubstr(script("blocks.py") + ": process_ip() has run for"));
+  EXPECT_THAT(text.message, HasSubstr("on frame 1 and still runs"));
+  EXPECT_THAT(text.message, HasSubstr(script("blocks.py") + ":13 in process_ip()"));  // the sleep
+  // The script still loops: stopping interrupts it.
+  EXPECT_EQ(gst_element_set_state(pipeline.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  UniqueElement custom(gst_bin_get_by_name(GST_BIN(pipeline.get()), "custom"));
+  guint64 errors = 0;
+  g_object_get(custom.get(), "errors", &errors, nullptr);
+  EXPECT_EQ(errors, 0u);  // stopped, not the script's failure
+  EXPECT_EQ(gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR), nullptr);
 }
 
 TEST(EmPyCustom, SysExitInAScriptDoesNotEndTheProcess) {

@@ -180,9 +180,17 @@ TEST_F(Models, DocumentTheirPropertiesWithDefaults) {
   EXPECT_STREQ(meta_key, "emclassify");
   auto* device = G_PARAM_SPEC_ENUM(g_object_class_find_property(G_OBJECT_GET_CLASS(detect.get()), "device"));
   EXPECT_STREQ(g_enum_get_value(device->enum_class, device->default_value)->value_nick, "auto");
+  // call-timeout is the program's (the empycustom inside): set on the bin, read back from it.
+  g_object_set(detect.get(), "call-timeout", 2.5, nullptr);
+  gdouble call_timeout = 0;
+  g_object_get(detect.get(), "call-timeout", &call_timeout, nullptr);
+  EXPECT_DOUBLE_EQ(call_timeout, 2.5);
+  UniqueElement program(gst_bin_get_by_name(GST_BIN(detect.get()), "program"));
+  g_object_get(program.get(), "call-timeout", &call_timeout, nullptr);
+  EXPECT_DOUBLE_EQ(call_timeout, 2.5);
   for (GstElement* element : {detect.get(), classify.get()}) {
     for (const char* name : {"model", "model-weights", "model-proc", "labels-file", "device", "threshold",
-                             "inference-interval", "random-weights"}) {
+                             "inference-interval", "random-weights", "call-timeout"}) {
       GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(element), name);
       ASSERT_NE(spec, nullptr) << name;
       EXPECT_GT(std::string(g_param_spec_get_blurb(spec)).size(), 20u) << name;

@@ -74,6 +74,7 @@ enum {
   PROP_RANDOM_WEIGHTS,
   PROP_BACKEND,
   PROP_TRUST_MODEL_FILE,
+  PROP_CALL_TIMEOUT,
 };
 
 // The packed formats whose pixels the model's pre-processing reads in place.
@@ -290,6 +291,10 @@ static void gst_em_model_bin_set_property(GObject* object, guint prop_id, const 
     const gchar* string = g_value_get_string(value);
     return std::string(string != nullptr ? string : "");
   };
+  if (prop_id == PROP_CALL_TIMEOUT) {  // the program's own (the empycustom inside)
+    g_object_set_property(G_OBJECT(private_of(self).program), "call-timeout", value);
+    return;
+  }
   GST_OBJECT_LOCK(self);
   Settings& settings = private_of(self).settings;
   switch (prop_id) {
@@ -312,6 +317,10 @@ static void gst_em_model_bin_set_property(GObject* object, guint prop_id, const 
 
 static void gst_em_model_bin_get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
   GstEmModelBin* self = GST_EM_MODEL_BIN(object);
+  if (prop_id == PROP_CALL_TIMEOUT) {
+    g_object_get_property(G_OBJECT(private_of(self).program), "call-timeout", value);
+    return;
+  }
   GST_OBJECT_LOCK(self);
   const Settings& settings = private_of(self).settings;
   switch (prop_id) {
@@ -389,6 +398,11 @@ static void gst_em_model_bin_class_init(GstEmModelBinClass* klass) {
           "Load a model file that is a whole pickled torch model (torch.save(model)), which runs code from "
           "the file as it loads (a warning says so); without it only TorchScript, ONNX and tensor-only "
           "files load", FALSE, flags));
+  g_object_class_install_property(gobject_class, PROP_CALL_TIMEOUT,
+      g_param_spec_double("call-timeout", "Call timeout",
+          "Seconds one frame's inference may run before a warning names the line it is at and the frame "
+          "(0: never); stopping the element interrupts a call still running after 1 s",
+          0, G_MAXDOUBLE, 10.0, flags));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

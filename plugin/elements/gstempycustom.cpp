@@ -14,6 +14,7 @@
 #include <gst/video/video.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,9 @@ constexpr char kDefaultMetaKey[] = "emcustom";
 constexpr char kDefaultOptions[] = "{}";
 constexpr gsize kExcerptLength = 120;
 constexpr gint64 kWarningInterval = G_USEC_PER_SEC;  // at most one bus warning a second
+constexpr gdouble kDefaultCallTimeout = 10.0;
+// How long stopping the element waits for a running call before interrupting it.
+constexpr std::chrono::milliseconds kStopGrace{1000};
 
 // What the properties say; guarded by the object lock.
 struct Settings {
@@ -49,6 +53,7 @@ struct Settings {
   std::string meta_key = kDefaultMetaKey;
   gboolean writable = FALSE;
   OnError on_error = OnError::kSkip;
+  gdouble call_timeout = kDefaultCallTimeout;
 };
 
 // Streaming state, from start() to stop().
@@ -83,6 +88,7 @@ enum {
   PROP_META_KEY,
   PROP_WRITABLE,
   PROP_ON_ERROR,
+  PROP_CALL_TIMEOUT,
   PROP_FRAMES,
   PROP_PROCESSED,
   PROP_ERRORS,
@@ -162,6 +168,7 @@ static void gst_em_py_custom_set_property(GObject* object, guint prop_id, const 
     case PROP_META_KEY: settings.meta_key = text().empty() ? kDefaultMetaKey : text(); break;
     case PROP_WRITABLE: settings.writable = g_value_get_boolean(value); break;
     case PROP_ON_ERROR: settings.on_error = static_cast<OnError>(g_value_get_enum(value)); break;
+    case PROP_CALL_TIMEOUT: settings.call_timeout = g_value_get_double(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -185,6 +192,7 @@ static void gst_em_py_custom_get_property(GObject* object, guint prop_id, GValue
     case PROP_META_KEY: g_value_set_string(value, settings.meta_key.c_str()); break;
     case PROP_WRITABLE: g_value_set_boolean(value, settings.writable); break;
     case PROP_ON_ERROR: g_value_set_enum(value, static_cast<gint>(settings.on_error)); break;
+    case PROP_CALL_TIMEOUT: g_value_set_double(value, settings.call_timeout); break;
     case PROP_FRAMES: g_value_set_uint64(value, self->frames.load()); break;
     case PROP_PROCESSED: g_value_set_uint64(value, self->processed.load()); break;
     case PROP_ERRORS: g_value_set_uint64(value, self->errors.load()); break;
@@ -230,6 +238,15 @@ static gboolean gst_em_py_custom_start(GstBaseTransform* transform) {
   if (!options) return FALSE;
 
   emi::ProgramSpec spec{settings.module, settings.class_name, settings.function, std::move(*options)};
+  spec.call_timeout = std::chrono::milliseconds(static_cast<gint64>(settings.call_timeout * 1000));
+  // From the watchdog's thread, once per call.
+  spec.on_stall = [self, module = settings.module, function = settings.function, timeout = settings.call_timeout](
+                      const emi::python::CallWatchdog::Stall& stall) {
+    GST_ELEMENT_WARNING(self, RESOURCE, BUSY,
+                        ("%s: %s() has run for %.1f s on frame %" G_GUINT64_FORMAT " and still runs, at %s",
+                         module.c_str(), function.c_str(), stall.seconds, stall.frame, stall.where.c_str()),
+                        ("call-timeout is %.1f s", timeout));
+  };
   try {
     auto program = std::make_unique<emi::UserProgram>(spec);
     program->start();
@@ -313,7 +330,11 @@ static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, 
 
   emi::ProgramOutput output;
   try {
-    output = runtime.program->process(buffer, runtime.info, writable, document);
+    output = runtime.program->process(buffer, runtime.info, writable, document, frame_index);
+  } catch (const emi::CallStopped& error) {
+    GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT ": the call was interrupted as the element stops: %s",
+                    frame_index, error.what());
+    return GST_FLOW_FLUSHING;
   } catch (const emi::python::PythonError& error) {
     switch (on_error) {
       case OnError::kFail:
@@ -343,6 +364,15 @@ static GstFlowReturn gst_em_py_custom_transform_ip(GstBaseTransform* transform, 
   return GST_FLOW_ERROR;
 }
 
+// A script blocked in process_ip holds the streaming thread, and with it the deactivation of
+// the pads: after a grace period the call is interrupted, so set_state(NULL) returns.
+static GstStateChangeReturn gst_em_py_custom_change_state(GstElement* element, GstStateChange transition) {
+  GstEmPyCustom* self = GST_EM_PY_CUSTOM(element);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY && self->runtime.program)
+    self->runtime.program->interrupt_running_call(kStopGrace);
+  return GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+}
+
 static void gst_em_py_custom_finalize(GObject* object) {
   GstEmPyCustom* self = GST_EM_PY_CUSTOM(object);
   self->runtime.~Runtime();
@@ -358,6 +388,7 @@ static void gst_em_py_custom_class_init(GstEmPyCustomClass* klass) {
   gobject_class->set_property = gst_em_py_custom_set_property;
   gobject_class->get_property = gst_em_py_custom_get_property;
   gobject_class->finalize = gst_em_py_custom_finalize;
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_em_py_custom_change_state);
 
   const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                               GST_PARAM_MUTABLE_READY);
@@ -402,6 +433,11 @@ static void gst_em_py_custom_class_init(GstEmPyCustomClass* klass) {
           "What an exception in the per-frame function, or a result of it that can't be used (skipped "
           "and counted in errors), does to the frame",
           GST_TYPE_EM_PY_CUSTOM_ON_ERROR, static_cast<gint>(OnError::kSkip), live_flags));
+  g_object_class_install_property(gobject_class, PROP_CALL_TIMEOUT,
+      g_param_spec_double("call-timeout", "Call timeout",
+          "Seconds one call of the per-frame function may run before a warning names the script, "
+          "the line it is at and the frame (0: never). Stopping the element interrupts a call "
+          "still running after 1 s", 0, G_MAXDOUBLE, kDefaultCallTimeout, flags));
   g_object_class_install_property(gobject_class, PROP_FRAMES,
       g_param_spec_uint64("frames", "Frames", "Frames seen since start", 0, G_MAXUINT64, 0,
                           counter_flags));

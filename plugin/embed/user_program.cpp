@@ -43,6 +43,7 @@ UserProgram::UserProgram(const ProgramSpec& spec)
     : path_(spec.module_path), function_name_(spec.function_name) {
   if (path_.empty()) throw PythonError("no module set: the `module` property names the script", "");
   python::ensure_started();
+  watchdog_ = std::make_unique<python::CallWatchdog>(path_, spec.call_timeout, spec.on_stall);
   GilGuard gil;
   auto objects = std::make_unique<Objects>();
   python::guarded("loading " + path_, [&] {
@@ -71,8 +72,13 @@ UserProgram::UserProgram(const ProgramSpec& spec)
 }
 
 UserProgram::~UserProgram() {
+  watchdog_.reset();  // its thread may be waiting for the GIL
   GilGuard gil;
   objects_.reset();
+}
+
+void UserProgram::interrupt_running_call(std::chrono::milliseconds grace) {
+  watchdog_->interrupt_running_call(grace);
 }
 
 void UserProgram::start() { call_optional(objects_->start, "start"); }
@@ -90,7 +96,7 @@ void UserProgram::call_optional(const python::ScriptFunction& callable, const ch
 }
 
 ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, bool writable,
-                                   const nlohmann::json& in_meta) {
+                                   const nlohmann::json& in_meta, guint64 frame_number) {
   ProgramOutput output;
   std::optional<std::string> returned_text;  // parsed once the GIL is released
   {
@@ -111,7 +117,7 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
     } finish_on_exit{*frame, buffer};
 
     const python::ScriptFunction& process = objects_->process;
-    python::guarded(function_name_ + "() of " + path_, [&] {
+    auto call_script = [&] {
       const py::object& io_buffer = frame->io_buffer();
       py::object result;
       switch (process.arity) {
@@ -137,7 +143,14 @@ ProgramOutput UserProgram::process(GstBuffer* buffer, const GstVideoInfo& info, 
           output.unusable_details = error.what();
         }
       }
-    });
+    };
+    python::CallWatchdog::Watch watch(*watchdog_, frame_number);
+    try {
+      python::guarded(function_name_ + "() of " + path_, call_script);
+    } catch (const PythonError& error) {
+      if (watch.interrupted()) throw CallStopped(error.what(), error.traceback());
+      throw;
+    }
   }
   if (returned_text) parse_returned_text(*returned_text, output);
   return output;

@@ -7,12 +7,14 @@
 
 #include <gst/video/video.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "embed/call_watchdog.h"
 #include "embed/python_host.h"
 
 namespace emi::python {
@@ -26,6 +28,15 @@ struct ProgramSpec {
   std::string class_name;  // empty: module-level functions
   std::string function_name = "process_ip";
   nlohmann::json options = nlohmann::json::object();
+  // A process call running longer is reported to on_stall (from the watchdog's thread); zero: never.
+  std::chrono::milliseconds call_timeout{10000};
+  python::CallWatchdog::StallHandler on_stall = [](const python::CallWatchdog::Stall&) {};
+};
+
+// A process call that interrupt_running_call() ended: not the script's failure.
+class CallStopped : public python::PythonError {
+ public:
+  using PythonError::PythonError;
 };
 
 // What one process_ip call gave back, parsed: the seed's str(list) (a Python literal or JSON, as
@@ -51,8 +62,13 @@ class UserProgram {
 
   void start();
   void stop();
+  // `frame_number` names the frame when the call is reported as stalled. Throws CallStopped when
+  // interrupt_running_call() ended it.
   ProgramOutput process(GstBuffer* buffer, const GstVideoInfo& info, bool writable,
-                        const nlohmann::json& in_meta);
+                        const nlohmann::json& in_meta, guint64 frame_number);
+  // From any thread: a process call still running after `grace` gets ScriptStopped raised in it
+  // (see CallWatchdog), so that a stopping element doesn't wait forever for a blocked script.
+  void interrupt_running_call(std::chrono::milliseconds grace);
 
  private:
   class Objects;  // the script and every Python reference, released under the GIL
@@ -60,6 +76,7 @@ class UserProgram {
   void call_optional(const python::ScriptFunction& callable, const char* name);
   std::string path_;
   std::string function_name_;
+  std::unique_ptr<python::CallWatchdog> watchdog_;  // made and destroyed without the GIL
   std::unique_ptr<Objects> objects_;
 };
 
