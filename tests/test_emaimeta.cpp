@@ -182,8 +182,12 @@ TEST(EmAiMeta, WithoutCallbackTheRecordsAreTheEvents) {
 
 TEST(EmAiMeta, AnUploadRuleWithoutKeysFiresAndSaysWhyItSendsNothing) {
   const fs::path dir = scratch_dir("nokeys");
-  for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"})
+  // No keys anywhere the AWS SDKs look: not the environment, not ~/.aws (a developer's real keys).
+  for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                           "AWS_REGION", "AWS_DEFAULT_REGION"})
     g_unsetenv(name);
+  for (const char* name : {"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"})
+    g_setenv(name, (dir / "no-such-aws-file").c_str(), TRUE);
   // The seed's rule as EDGEMATRIX ships it: the keys are its device agent's business.
   Watched watched("emaimeta spool-dir=" + (dir / "spool").string() + " stream-config=" +
                   write_stream_config(dir, {{{"rule_name", "Upload to AWS Kinesis Firehose"},
