@@ -172,3 +172,32 @@ def test_emi_run_applies_each_streams_roi_before_tracking(tmp_path):
     assert by_id["ground"]["roi_dropped"] == dropped > 0
     assert len(seen["ground"]) == len(seen["everywhere"]) == 15
     assert "roi_dropped" not in by_id["everywhere"]
+
+
+def test_a_single_stream_run_applies_its_roi_too(tmp_path):
+    from test_streams import make_app, signal_lines, write_stream
+
+    pipeline = {"input": {"width": 96, "height": 72, "format": "RGBA"},
+                "primary": {"empycustom": {"custom-lib": "resource/program.py"}},
+                "aimeta": {"signal-interval": 1}}
+    folder = make_app(str(tmp_path / "app"), pipeline)
+    with open(os.path.join(SCRIPTS, "scattered_boxes.py")) as source:
+        (tmp_path / "app" / "resource" / "program.py").write_text(source.read())
+    stream = write_stream(str(tmp_path), "ground", "", roi=LOWER_LEFT)
+    frames = runner.TEST_PATTERN_FRAMES
+    runner.TEST_PATTERN_FRAMES = 5
+    try:
+        summary = runner.run_app(emi_app.load_app(folder), stream, "test", str(tmp_path / "out"),
+                                 annotated=False, out=open(os.devnull, "w"))
+    finally:
+        runner.TEST_PATTERN_FRAMES = frames
+    regions = roi.parse_roi(LOWER_LEFT)
+    records = [line["frame"][0] for line in signal_lines(summary["signals_file"]) if "frame" in line]
+    assert len(records) == 5
+    for record in records:
+        kept, _ = roi.keep_inside([{"rect_params": box} for box in boxes_of(record["frame_num"])], regions)
+        assert [item["rect_params"] for item in record.get("object", [])] == [item["rect_params"] for item in kept]
+    bad = write_stream(str(tmp_path), "bad", "", roi=[[0, 0], [1, 1]])
+    with pytest.raises(runner.RunError, match=r"bad.json: roi: \[\[0, 0\], \[1, 1\]\] is not a polygon"):
+        runner.run_app(emi_app.load_app(folder), bad, "test", str(tmp_path / "bad"), annotated=False,
+                       out=open(os.devnull, "w"))

@@ -15,6 +15,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
+from . import roi  # noqa: E402
 from .app import ignored_lines, load_stream  # noqa: E402
 
 SIGNALS_NAME = "signals.jsonl"
@@ -194,6 +195,12 @@ def build_pipeline(app, stream_path, input_spec, output_dir, annotated=True, dis
     for upstream, downstream in zip(chain, chain[1:]):
         if not upstream.link(downstream):
             raise RunError(f"can't link {upstream.get_name()} to {downstream.get_name()}")
+    try:  # the stream config's regions of interest: emroi after the detector, and after emoverlay
+        regions = roi.parse_roi(stream.get("roi"), f"{stream_path}: roi")
+        if regions:
+            roi.insert_roi_elements(chain[1], regions, _make)
+    except roi.RoiError as error:
+        raise RunError(str(error)) from None
     return pipeline, aimeta, ignored
 
 

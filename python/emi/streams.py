@@ -237,12 +237,7 @@ class Stream:
         self.pipeline.add(source)
         source.get_static_pad("src").link(self._downstream_pad)
         self.pipeline.set_name(self.spec.stream_id)
-        if self.spec.regions:
-            try:
-                self.roi_element, _ = roi.insert_roi_elements(
-                    self._downstream_pad.get_parent_element(), self.spec.regions, runner._make)
-            except roi.RoiError as error:
-                raise runner.RunError(f"{self.spec.config_path}: roi: {error}") from None
+        self.roi_element = self.pipeline.get_by_name("roi")  # build_pipeline put it in (emi.roi)
         self.aimeta.set_property("stream-id", self.spec.stream_id)
         self.aimeta.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._left_app)
 
