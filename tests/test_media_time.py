@@ -110,3 +110,16 @@ def test_live_sources_keep_the_wall_clock(tmp_path, monkeypatch):
     assert stream["frame_times"] == "wall-clock"
     assert len(frames) == 10
     assert all(before <= frame["ntp_timestamp"] <= after for frame in frames)
+
+
+def test_a_single_stream_run_times_a_movie_by_its_tag_too(tmp_path):
+    movie = encode(str(tmp_path / "dated.mp4"), "mp4mux")
+    tag_ns = date_tag_ns(movie)
+    folder = make_app(str(tmp_path / "app"))
+    stream = write_stream(str(tmp_path), "cam", "")
+    summary = runner.run_app(emi_app.load_app(folder), stream, movie, str(tmp_path / "out"), annotated=False,
+                             out=QUIET)
+    frames = [line["frame"][0] for line in signal_lines(summary["signals_file"]) if "frame" in line]
+    assert len(frames) == 30
+    assert abs(frames[0]["ntp_timestamp"] - tag_ns) < 1_000_000_000
+    assert_media_spacing(frames)

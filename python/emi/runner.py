@@ -48,8 +48,9 @@ def _source_description(input_spec, app):
             raise RunError(f"{input_spec}: no such movie")
         source = f'uridecodebin uri="{urllib.parse.urljoin("file:", urllib.parse.quote(path))}"'
     rate = f"! videorate ! video/x-raw,framerate={app.framerate} " if app.framerate else ""
-    # A capsfilter, not a bare caps string: caps can't end a bin description.
-    return (f"{source} ! videoconvert ! videoscale {rate}! capsfilter name=frames "
+    # A capsfilter, not a bare caps string: caps can't end a bin description. emmediatime: a
+    # movie's frames timed by its own clock (its date-time tag, else the run's start).
+    return (f"{source} ! emmediatime ! videoconvert ! videoscale {rate}! capsfilter name=frames "
             f"caps=video/x-raw,format={app.format},width={app.width},height={app.height}")
 
 
