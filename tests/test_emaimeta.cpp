@@ -13,6 +13,7 @@
 #include <csignal>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -519,6 +520,36 @@ TEST(EmAiMeta, PaceAlwaysHoldsEachFrameUntilItsSignalIsHandled) {
     ++checked;
   }
   EXPECT_EQ(checked, 5);
+}
+
+// Calls `function` on each loaded copy of paced_callback.py.
+void on_paced_callback(const std::function<void(pybind11::handle module)>& function) {
+  python::ensure_started();
+  python::GilGuard gil;
+  for (auto module : pybind11::module_::import("sys").attr("modules").attr("values")()) {
+    if (pybind11::hasattr(module, "waits_until_released")) function(module);
+  }
+}
+
+// Events of frames before a seek, handled after it, are of the old timeline: they make no clip.
+TEST(EmAiMeta, EventsFromBeforeASeekMakeNoClipAfterIt) {
+  const fs::path dir = scratch_dir("stale");
+  json rules = kRecordOver20;
+  rules[0]["and"] = {{{"key", "frame_num"}, {"operator", ">="}, {"value", 0}}};
+  Watched watched("emaimeta pace=never callback-module=" + script("paced_callback.py") +
+                  " callback-function=waits_until_released record-dir=" + (dir / "clips").string() +
+                  " stream-config=" + write_stream_config(dir, rules).string());
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  on_paced_callback([](pybind11::handle module) { module.attr("held").attr("clear")(); });
+  for (guint64 index = 0; index < 10; ++index) ASSERT_TRUE(push_and_pull(harness.get(), frame_at(index, 1)));
+  gst_harness_push_event(harness.get(), gst_event_new_flush_start());
+  gst_harness_push_event(harness.get(), gst_event_new_flush_stop(TRUE));
+  on_paced_callback([](pybind11::handle module) { module.attr("held").attr("set")(); });
+  gst_harness_push_event(harness.get(), gst_event_new_eos());  // the 10 signals are handled now
+  EXPECT_EQ(watched.counter("firings"), 10u);
+  EXPECT_TRUE(messages_named(watched, "emi-clip-recorded").empty());
+  EXPECT_EQ(watched.counter("lost-clips"), 0u);
+  EXPECT_TRUE(watched.take(GST_MESSAGE_WARNING).empty());
 }
 
 // Record rule: a clip from the event at frame `frame` on, `seconds` before and after it.

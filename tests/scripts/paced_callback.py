@@ -5,3 +5,14 @@ returned = 0
 
 def sees_pushes(signal):
     return [{"frame_num": signal["frame"][0]["frame_num"], "returned": returned}], ""
+
+
+import threading
+
+held = threading.Event()
+
+
+def waits_until_released(signal):
+    # Holds the signals back (never the video) until the test sets `held`.
+    held.wait(30)
+    return [{"frame_num": signal["frame"][0]["frame_num"]}], ""
