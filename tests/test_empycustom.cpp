@@ -216,6 +216,34 @@ TEST(EmPyCustom, RunsTheSeedStyleScriptUnchanged) {
   EXPECT_NEAR(result_frame["emcustom"][0]["frame_mean"].get<double>(), (200 + 10 + 10 + 220) / 6.0, 1e-6);
 }
 
+// What scripts ask of a Gst.Buffer, in the buffer's units; unset ones are Gst.CLOCK_TIME_NONE.
+TEST(EmPyCustom, AnswersWhatScriptsAskOfAGstBuffer) {
+  GstBuffer* frame = patterned_frame("RGBA", 8, 8, 0, 2 * GST_SECOND);
+  GST_BUFFER_OFFSET(frame) = 60;
+  const json facts = first_result("empycustom" + module_arg("buffer_facts.py"), frame);
+  EXPECT_EQ(facts["mapped"], true);
+  EXPECT_EQ(facts["size"], 8 * 8 * 4);
+  EXPECT_EQ(facts["map_size"], 8 * 8 * 4);
+  EXPECT_EQ(facts["pts"].get<guint64>(), 2 * GST_SECOND);
+  EXPECT_DOUBLE_EQ(facts["seconds"].get<double>(), 2.0);
+  EXPECT_EQ(facts["duration"].get<guint64>(), GST_SECOND / 30);
+  EXPECT_EQ(facts["dts"].get<guint64>(), GST_CLOCK_TIME_NONE);
+  EXPECT_EQ(facts["dts_unset"], true);
+  EXPECT_EQ(facts["pts_unset"], false);
+  EXPECT_EQ(facts["offset"], 60);
+  EXPECT_EQ(facts["offset_end"].get<guint64>(), GST_BUFFER_OFFSET_NONE);
+  EXPECT_EQ(facts["first_bytes"], json({0, 7, 14, 21}));  // byte i holds i * 7 % 251
+  EXPECT_EQ(facts["bytes_at_8"], json({56, 63, 70}));
+  EXPECT_EQ(facts["past_the_end"], 2);
+
+  // Planar frames too: the tuple of planes answers for the whole buffer.
+  GstBuffer* planar = patterned_frame("I420", 16, 8, 0, GST_CLOCK_TIME_NONE);
+  const json planar_facts = first_result("empycustom" + module_arg("buffer_facts.py"), planar, "I420", 16, 8);
+  EXPECT_EQ(planar_facts["pts_unset"], true);
+  EXPECT_EQ(planar_facts["size"], 16 * 8 * 3 / 2);
+  EXPECT_EQ(planar_facts["first_bytes"], json({0, 7, 14, 21}));
+}
+
 TEST(EmPyCustom, ReadOnlyByDefaultAndDrawsWhenWritable) {
   EXPECT_EQ(first_result("empycustom" + module_arg("readonly.py"), patterned_frame("RGBA", 8, 8))["refused"], true);
   Watched watched("empycustom writable=true" + module_arg("draws.py"));

@@ -16,7 +16,13 @@ namespace {
 // The buffer's memory, mapped for as long as any NumPy view of it lives.
 class MappedFrame {
  public:
-  MappedFrame(GstBuffer* buffer, bool writable) : writable_(writable) {
+  MappedFrame(GstBuffer* buffer, bool writable)
+      : pts(GST_BUFFER_PTS(buffer)),
+        dts(GST_BUFFER_DTS(buffer)),
+        duration(GST_BUFFER_DURATION(buffer)),
+        offset(GST_BUFFER_OFFSET(buffer)),
+        offset_end(GST_BUFFER_OFFSET_END(buffer)),
+        writable_(writable) {
     if (!gst_buffer_map(buffer, &map_, writable ? GST_MAP_READWRITE : GST_MAP_READ))
       throw std::runtime_error("cannot map the buffer");
   }
@@ -36,6 +42,13 @@ class MappedFrame {
   guint8* data() const { return map_.data; }
   gsize size() const { return map_.size; }
   bool writable() const { return writable_; }
+
+  // The buffer's, as Gst.Buffer spells them: GST_CLOCK_TIME_NONE / GST_BUFFER_OFFSET_NONE when unset.
+  const guint64 pts;
+  const guint64 dts;
+  const guint64 duration;
+  const guint64 offset;
+  const guint64 offset_end;
 
  private:
   GstMapInfo map_{};
@@ -61,21 +74,53 @@ class MapInfo:
         self.flags = flags
 
 
-class FrameArray(numpy.ndarray):
-    """A frame viewed as a NumPy array that also answers io_buffer.map()/unmap() as scripts
-    written for EDGEMATRIX's EMPyCustom expect."""
+class _LikeGstBuffer:
+    """What scripts written for EDGEMATRIX's EMPyCustom ask of their Gst.Buffer: map()/unmap(),
+    the timestamps and offsets (Gst.CLOCK_TIME_NONE, 2**64 - 1, when unset), get_size() and
+    extract_dup(). They describe the buffer the frame came in."""
+
+    def _mapped(self):
+        raise NotImplementedError
 
     def map(self, flags=1):
-        owner = self
-        while isinstance(owner, numpy.ndarray):
-            owner = owner.base
-        data = memoryview(owner) if owner is not None else memoryview(numpy.ascontiguousarray(self)).cast("B")
+        mapped = self._mapped()
+        data = memoryview(mapped) if mapped is not None else memoryview(numpy.ascontiguousarray(self)).cast("B")
         if int(flags) & _MAP_WRITE and data.readonly:
             return False, None
         return True, MapInfo(data, flags)
 
     def unmap(self, info):
         """Nothing to do: the frame stays mapped while any view of it is alive."""
+
+    pts = property(lambda self: self._mapped().pts)
+    dts = property(lambda self: self._mapped().dts)
+    duration = property(lambda self: self._mapped().duration)
+    offset = property(lambda self: self._mapped().offset)
+    offset_end = property(lambda self: self._mapped().offset_end)
+
+    def get_size(self):
+        return memoryview(self._mapped()).nbytes
+
+    def extract_dup(self, offset, size):
+        """A copy of `size` bytes from `offset` (fewer at the end of the buffer), as bytes."""
+        return memoryview(self._mapped())[offset:offset + size].tobytes()
+
+
+class FrameArray(_LikeGstBuffer, numpy.ndarray):
+    """A frame (or one plane of it) viewed as a NumPy array, without a copy."""
+
+    def _mapped(self):
+        owner = self
+        while isinstance(owner, numpy.ndarray):
+            owner = owner.base
+        return owner
+
+
+class FramePlanes(_LikeGstBuffer, tuple):
+    """The planes of a planar frame (I420: Y, U, V; NV12: Y, UV), one FrameArray each."""
+
+    def _mapped(self):
+        return self[0]._mapped()
 )PY";
 
 PyTypeObject* frame_array_type = nullptr;  // _emi_host.FrameArray, kept for the process's life
@@ -113,7 +158,12 @@ void ensure_frame_types() {
       .def_buffer([](MappedFrame& frame) {
         return py::buffer_info(frame.data(), 1, py::format_descriptor<guint8>::format(), 1,
                                {static_cast<py::ssize_t>(frame.size())}, {1}, !frame.writable());
-      });
+      })
+      .def_readonly("pts", &MappedFrame::pts)
+      .def_readonly("dts", &MappedFrame::dts)
+      .def_readonly("duration", &MappedFrame::duration)
+      .def_readonly("offset", &MappedFrame::offset)
+      .def_readonly("offset_end", &MappedFrame::offset_end);
   frame_array_type =
       reinterpret_cast<PyTypeObject*>(py::object(helpers.attr("FrameArray")).release().ptr());
 }
@@ -148,7 +198,7 @@ FrameForScript::FrameForScript(GstBuffer* buffer, const GstVideoInfo& info, bool
         owner_, base + offset, channel_axis ? 3 : 2, {height, width, pixel_stride},
         {stride, pixel_stride, 1}, writable);
   }
-  io_buffer_ = planes == 1 ? py::object(plane_arrays[0]) : py::object(plane_arrays);
+  io_buffer_ = planes == 1 ? py::object(plane_arrays[0]) : python::helpers().attr("FramePlanes")(plane_arrays);
 }
 
 void FrameForScript::finish(GstBuffer* buffer) {
