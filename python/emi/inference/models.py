@@ -155,18 +155,30 @@ def _build_fitting(name, builder, keywords, state, weights_path, class_count):
                           f"{_describe(failure, lines=3)}")
 
 
+def _is_torch_save_file(path):
+    """torch.save writes a zip archive (since torch 1.6), or a pickle stream (protocol 2) before."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as file:
+        return file.read(2) == b"\x80\x02"
+
+
 def _read_state_dict(path):
     if not os.path.exists(path):
         raise ModelSetupError(ModelSetupError.NOT_FOUND, f"model-weights {path}: no such file")
     try:
+        if not _is_torch_save_file(path):
+            raise ModelSetupError(ModelSetupError.UNREADABLE, f"model-weights {path} is not a file torch.save wrote")
         content = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
         raise ModelSetupError(ModelSetupError.UNREADABLE, f"model-weights {path}: {error.strerror}") from None
-    except pickle.UnpicklingError as error:
+    except ModelSetupError:
+        raise
+    except pickle.UnpicklingError:
         raise ModelSetupError(ModelSetupError.UNREADABLE,
-                              f"model-weights {path} holds more than tensors ({_describe(error)}), and loading "
-                              "it would run code from the file: save only the state_dict "
-                              "(torch.save(model.state_dict(), path))") from None
+                              f"model-weights {path} holds more than tensors (objects that torch.load("
+                              "weights_only=True) refuses), and loading it would run code from the file: save "
+                              "only the state_dict (torch.save(model.state_dict(), path))") from None
     except Exception as error:
         raise ModelSetupError(ModelSetupError.UNREADABLE,
                               f"model-weights {path} is not a file torch.save wrote: "
@@ -197,6 +209,25 @@ def _load_file(path, device, trust_model_file):
                                   f"model {path}: a TorchScript file torch can't load: "
                                   f"{_describe(error)}") from None
         return LoadedModel(module, path, None)
+    try:
+        is_torch_file = _is_torch_save_file(path)
+    except OSError as error:
+        raise ModelSetupError(ModelSetupError.UNREADABLE, f"model {path}: {error.strerror}") from None
+    if not is_torch_file:
+        raise ModelSetupError(ModelSetupError.UNREADABLE,
+                              f"model {path} is neither a TorchScript file nor a pickled torch model (nor ONNX: "
+                              "name ONNX files .onnx)")
+    try:
+        # Tensors and containers only: what it holds, without running anything from it.
+        content = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        content = None  # it pickles objects: a whole model, whose loading runs code
+    except Exception as error:
+        raise ModelSetupError(ModelSetupError.UNREADABLE,
+                              f"model {path} is neither a TorchScript file nor a pickled torch model: "
+                              f"{_describe(error)}") from None
+    if content is not None:
+        return _model_of(path, content)
     if not trust_model_file:
         raise ModelSetupError(ModelSetupError.INVALID,
                               f"model {path} is a whole pickled model (torch.save(model)): loading it runs "
@@ -216,6 +247,13 @@ def _load_file(path, device, trust_model_file):
         raise ModelSetupError(ModelSetupError.UNREADABLE,
                               f"model {path} is neither a TorchScript file nor a pickled torch model: "
                               f"{_describe(error)}") from None
+    loaded = _model_of(path, content)
+    loaded.warnings.append(f"model {path}: loaded as a full pickle (trust-model-file=true), which runs code from "
+                           "the file; TorchScript (torch.jit.save) loads without that risk")
+    return loaded
+
+
+def _model_of(path, content):
     if isinstance(content, dict):
         raise ModelSetupError(ModelSetupError.UNREADABLE,
                               f"model {path} holds weights only (a state_dict), not a model: set model to "
@@ -223,9 +261,7 @@ def _load_file(path, device, trust_model_file):
     if not isinstance(content, torch.nn.Module):
         raise ModelSetupError(ModelSetupError.UNREADABLE,
                               f"model {path} holds {_kind(content)}, not a torch model")
-    return LoadedModel(content, path, None,
-                       warnings=[f"model {path}: loaded as a full pickle (trust-model-file=true), which runs "
-                                 "code from the file; TorchScript (torch.jit.save) loads without that risk"])
+    return LoadedModel(content, path, None)
 
 
 def _is_torchscript(path):
