@@ -607,6 +607,15 @@ def test_dlstreamer_model_procs_are_read_for_the_fields_that_mean_the_same(tmp_p
     assert (proc.converter, proc.resize_mode, proc.color_space, proc.range) == ("yolov8", "letterbox", "RGB",
                                                                                  [0.0, 1.0])
     assert (proc.nms_threshold, proc.labels) == (0.6, ["person", "car"])
+    # A converter that does not fit the model's output says so.
+    with pytest.raises(ModelSetupError, match=r"converter yolov8 takes one output \(1, 4 \+ classes, 3549\)"):
+        open_session({"model": YOLOX, "model_proc": str(path)}).prepare(64, 48, "RGBA")
+    # Its labels stand for a labels file, and are checked as one: YOLOX-Nano has 80 classes.
+    path.write_text(json.dumps({"output_postproc": [{"converter": "yolo_x", "labels": ["person", "car"]}]}))
+    session = open_session({"model": YOLOX, "model_proc": str(path)})
+    assert session.labels == ["person", "car"]
+    with pytest.raises(ModelSetupError, match=f"model-proc {path}'s \"labels\" has 2 labels, but model .* has 80"):
+        session.prepare(64, 48, "RGBA")
     path.write_text(json.dumps({"converter": "ssd"}))
     with pytest.raises(ModelSetupError, match='"converter" must be one of yolox, yolov5, yolov8, torchvision'):
         read_model_proc(str(path))

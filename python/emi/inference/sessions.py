@@ -103,7 +103,9 @@ class Session:
             raise ModelSetupError(ModelSetupError.INVALID,
                                   f"backend {backend}: not one of {', '.join(onnx_models.BACKENDS)}")
         self.model_name = settings.get("model")
-        self.labels_file = settings.get("labels_file") or settings.get("model_proc")
+        # Where the labels came from, for errors.
+        self.labels_source = (f"labels-file {settings.get('labels_file')}" if settings.get("labels_file")
+                              else f"model-proc {settings.get('model_proc')}'s \"labels\"")
         self.labels = labels
         self.warnings = []
         threshold = settings.get("threshold", 0.0)
@@ -196,7 +198,7 @@ class Session:
     def check_label_count(self, class_count):
         if self.labels is not None and class_count is not None and len(self.labels) != class_count:
             raise ModelSetupError(ModelSetupError.INVALID,
-                                  f"labels-file {self.labels_file} has {len(self.labels)} labels, but model "
+                                  f"{self.labels_source} has {len(self.labels)} labels, but model "
                                   f"{self.model_name} has {class_count} classes")
 
 
