@@ -70,8 +70,12 @@ CallWatchdog::~CallWatchdog() {
 }
 
 CallWatchdog::Watch::Watch(CallWatchdog& watchdog, guint64 frame) : watchdog_(watchdog) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(watchdog_.mutex_);
+    // A watchdog already waiting for a deadline finds the new call when it wakes: waking it on
+    // every call would cost two thread switches a frame.
+    wake = watchdog_.idle_ && watchdog_.timeout_.count() > 0;
     watchdog_.call_ = ++watchdog_.calls_;
     watchdog_.thread_id_ = PyThread_get_thread_ident();
     watchdog_.frame_ = frame;
@@ -80,7 +84,7 @@ CallWatchdog::Watch::Watch(CallWatchdog& watchdog, guint64 frame) : watchdog_(wa
     watchdog_.interrupting_ = false;
     watchdog_.interrupted_ = false;
   }
-  watchdog_.changed_.notify_all();
+  if (wake) watchdog_.changed_.notify_all();
 }
 
 CallWatchdog::Watch::~Watch() {
@@ -110,7 +114,9 @@ void CallWatchdog::run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!quit_) {
     if (call_ == 0 || ((reported_ || timeout_.count() == 0) && !interrupting_)) {
+      idle_ = true;
       changed_.wait(lock);
+      idle_ = false;
       continue;
     }
     Clock::time_point wake = Clock::time_point::max();

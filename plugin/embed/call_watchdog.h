@@ -63,6 +63,7 @@ class CallWatchdog {
   std::mutex mutex_;  // taken after the GIL, never before
   std::condition_variable changed_;
   bool quit_ = false;
+  bool idle_ = false;         // the watchdog thread waits for a call to watch, with no deadline
   guint64 call_ = 0;          // number of the running call; 0 when none runs
   guint64 calls_ = 0;         // calls so far
   unsigned long thread_id_ = 0;  // Python's id of the thread running it
