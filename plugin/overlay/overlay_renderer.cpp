@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "document/vocabulary.h"
+
 namespace emi {
 namespace {
 
@@ -36,7 +38,7 @@ constexpr double kBackgroundAlpha = 0.6;
 constexpr std::size_t kMaxTextBlocks = 256;
 
 // Keys of a frame record that hold no element's results.
-bool is_structural_frame_key(const std::string& key) { return key == "object" || key == "events"; }
+bool is_structural_frame_key(const std::string& key) { return key == field::kObjects || key == field::kEvents; }
 
 std::optional<double> number_in(const json& object, const char* key) {
   const auto found = object.find(key);
@@ -104,8 +106,8 @@ std::string joined(const std::vector<std::string>& parts, const char* separator)
 // A track that ended is reported once more by the tracker, on the frame where it ends; it is
 // no longer in view.
 bool is_ended_track(const json& object) {
-  const auto ended = object.find("tracking_ended_time");
-  return ended != object.end() && !ended->is_null() && *ended != "N/A";
+  const auto ended = object.find(field::kTrackingEnded);
+  return ended != object.end() && !ended->is_null() && *ended != kNotApplicable;
 }
 
 struct Scale {
@@ -114,26 +116,26 @@ struct Scale {
 };
 
 std::optional<Rect> rect_of(const json& object, Scale scale) {
-  const json* rect = child(object, "rect_params", json::value_t::object);
+  const json* rect = child(object, field::kRect, json::value_t::object);
   if (rect == nullptr) return std::nullopt;
-  const auto left = number_in(*rect, "left");
-  const auto top = number_in(*rect, "top");
-  const auto width = number_in(*rect, "width");
-  const auto height = number_in(*rect, "height");
+  const auto left = number_in(*rect, field::kLeft);
+  const auto top = number_in(*rect, field::kTop);
+  const auto width = number_in(*rect, field::kWidth);
+  const auto height = number_in(*rect, field::kHeight);
   if (!left || !top || !width || !height || *width <= 0 || *height <= 0) return std::nullopt;
   return Rect{*left * scale.x, *top * scale.y, *width * scale.x, *height * scale.y};
 }
 
 std::string label_of(const json& object) {
-  if (const json* label = child(object, "obj_label", json::value_t::string);
+  if (const json* label = child(object, field::kLabel, json::value_t::string);
       label != nullptr && !label->get_ref<const std::string&>().empty())
     return label->get<std::string>();
-  const std::optional<double> class_id = number_in(object, "class_id");
+  const std::optional<double> class_id = number_in(object, field::kClassId);
   return class_id && *class_id >= 0 ? "class " + std::to_string(std::llround(*class_id)) : "";
 }
 
 std::optional<long long> track_id_of(const json& object) {
-  const std::optional<double> id = number_in(object, "object_id");
+  const std::optional<double> id = number_in(object, field::kObjectId);
   if (!id || *id < 0) return std::nullopt;
   return std::llround(*id);
 }
@@ -167,7 +169,7 @@ void describe_label(const json& object, const std::string& label, std::optional<
 
 void describe_objects(const json& frame, const OverlayLayers& layers, Scale scale,
                       OverlayScene& scene) {
-  const json* objects = child(frame, "object", json::value_t::array);
+  const json* objects = child(frame, field::kObjects, json::value_t::array);
   if (objects == nullptr) return;
   for (const json& object : *objects) {
     if (!object.is_object() || is_ended_track(object)) continue;
@@ -217,8 +219,8 @@ void describe_counts(const json& counts, Scale scale, OverlayScene& scene) {
 }
 
 Scale scale_from_source(const json& frame, int width, int height) {
-  const auto source_width = number_in(frame, "source_frame_width");
-  const auto source_height = number_in(frame, "source_frame_height");
+  const auto source_width = number_in(frame, field::kSourceWidth);
+  const auto source_height = number_in(frame, field::kSourceHeight);
   return {source_width && *source_width > 0 ? width / *source_width : 1.0,
           source_height && *source_height > 0 ? height / *source_height : 1.0};
 }
@@ -310,11 +312,11 @@ OverlayScene describe_frame(const json& frame, const OverlayLayers& layers, int 
       if (!is_structural_frame_key(key) && shows_key(layers, key)) collect_results(value, scene.result_lines);
   }
   if (layers.counts) {
-    if (const json* counts = child(frame, "counts", json::value_t::object))
+    if (const json* counts = child(frame, field::kCounts, json::value_t::object))
       describe_counts(*counts, scale, scene);
   }
   if (layers.clock) {
-    if (const json* timestamp = child(frame, "timestamp", json::value_t::string))
+    if (const json* timestamp = child(frame, field::kTimestamp, json::value_t::string))
       scene.clock = timestamp->get<std::string>();
   }
   return scene;
