@@ -230,8 +230,10 @@ def test_a_missing_movie_is_a_clear_error(tmp_path, capsys):
     assert f"emi: {tmp_path / 'none.mp4'}: no such movie" in capsys.readouterr().err
 
 
-def test_upload_rules_deliver_each_event_once_to_firehose(tmp_path, clip):
+def test_upload_rules_deliver_each_event_once_to_firehose(tmp_path, clip, monkeypatch):
     """The seed's upload action against a local Firehose that checks every SigV4 signature."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
     with LocalFirehose(str(tmp_path), "events", "ap-northeast-1", fail_records=3) as firehose:
         folder = make_app(str(tmp_path / "app"))
         stream = {"stream_id": "cam1", "action_rules": [{
@@ -247,6 +249,10 @@ def test_upload_rules_deliver_each_event_once_to_firehose(tmp_path, clip):
     assert all(text.endswith("\n") for text in data)  # one event per line in the delivered objects
     delivered = sorted(json.loads(text)["probability"] for text in data)
     assert delivered == [float(frame) for frame in range(50, 60)]  # each once, the 3 failed ones resent
+    # The spool is the user's, per delivery stream, not the run's: a later run with another output
+    # sends what an outage left.
+    assert (state / "emi" / "firehose" / "events").is_dir()
+    assert not any("spool" in name for name in os.listdir(tmp_path / "out"))
 
 
 def test_check_reports_ignored_settings_as_run_does(tmp_path, clip, capsys):
@@ -273,8 +279,7 @@ def test_run_refuses_a_previous_run_unless_told_to_append_or_overwrite(tmp_path,
                  "--no-video"]
     assert cli.main(arguments) == 0
     first = [json.loads(line) for line in open(out / runner.SIGNALS_NAME)]
-    (out / runner.SPOOL_DIR).mkdir(exist_ok=True)
-    (out / runner.SPOOL_DIR / "unsent").write_text("kept")
+    (out / "notes.txt").write_text("kept")  # not the run's: --overwrite leaves it
     capsys.readouterr()
     assert cli.main(arguments) == 1
     assert (f"emi: {out} holds a previous run (signals.jsonl, clips/, run.json): --append adds this run "
@@ -283,7 +288,7 @@ def test_run_refuses_a_previous_run_unless_told_to_append_or_overwrite(tmp_path,
     assert cli.main(arguments + ["--overwrite"]) == 0
     assert sum(line.startswith('{"frame"') for line in open(out / runner.SIGNALS_NAME)) == 60
     assert len(os.listdir(out / runner.CLIPS_DIR)) == 2  # this run's clip and its sidecar
-    assert (out / runner.SPOOL_DIR / "unsent").read_text() == "kept"  # what is still to be sent stays
+    assert (out / "notes.txt").read_text() == "kept"
     can_append = Gst.ElementFactory.make("emaimeta").find_property("append") is not None
     assert cli.main(arguments + ["--append"]) == (0 if can_append else 1)
     frames = sum(line.startswith('{"frame"') for line in open(out / runner.SIGNALS_NAME))

@@ -21,11 +21,12 @@ from .app import ignored_lines, load_stream  # noqa: E402
 SIGNALS_NAME = "signals.jsonl"
 ANNOTATED_NAME = "annotated.mp4"
 CLIPS_DIR = "clips"
-SPOOL_DIR = "spool"
 RUN_NAME = "run.json"       # the run's summary, which `emi report` reads
 REPORT_NAME = "report.html"
 TEST_PATTERN_FRAMES = 300
-# What a run leaves in its output folder (the spool is not: it holds what is still to be sent).
+# What a run leaves in its output folder. Upload rules spool what is still to be sent in the user's
+# state folder, per delivery stream ($XDG_STATE_HOME/emi/firehose/<stream>), so a later run with
+# any output sends what an outage left.
 RUN_OUTPUTS = (SIGNALS_NAME, ANNOTATED_NAME, CLIPS_DIR, RUN_NAME, REPORT_NAME)
 
 
@@ -175,7 +176,6 @@ def build_pipeline(app, stream_path, input_spec, output_dir, annotated=True, dis
     aimeta.set_property("stream-config", os.path.abspath(stream_path))
     aimeta.set_property("stream-id", str(stream.get("stream_id", "stream")))
     aimeta.set_property("record-dir", os.path.join(output_dir, CLIPS_DIR))
-    aimeta.set_property("spool-dir", os.path.join(output_dir, SPOOL_DIR))
     if append:
         if aimeta.find_property("append") is None:
             raise RunError("--append: this emi's emaimeta has no `append` property yet; "
