@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emi-bench-aimeta: signals written per second by emaimeta for frames with 20 objects (to a file,
 // with and without bus messages), and the cost per frame of evaluating 20 action rules on the
 // events of such a frame (the default events: one per object).

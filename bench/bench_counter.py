@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The "EMI Torch Imagenet Yolo IOU Counter" app end to end on a real clip, against a plain loop
 doing the same work.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emi-bench-overlay: what emoverlay costs per frame, through the element as a pipeline runs it
 // (read the frame document, describe the scene, map the frame, draw), at 1920x1080 and 360x360.
 // See README.md. Not a test:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emi-bench-record: what the record action's ClipRecorder costs. For 640x360 and 1080p I420 and
 // each x264 speed preset: frames per second it encodes when fed as fast as it takes them, and the
 // CPU time per frame (so the share of the machine that recording 30 fps takes), a clip being

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """N streams of the counter app in one `emi run` against N `emi run` processes, and a batched
 model call against batch size 1. Prints figures; not a test.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The template apps' programs in empycustom against a plain torch loop, and their preprocessing
 against the seed's PIL + torchvision-transforms recipe. Prints figures; not a test.
 

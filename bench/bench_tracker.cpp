@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emi-bench-tracker: frames per second of the IOU tracker with 10, 100 and 500 moving objects a
 // frame, alone (emi::tracking::IouTracker::update, with its defaults and with predict on) and as
 // the emtracker element (through a GstHarness: the frame document read, tracked, written back).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emi-bench: per-frame overhead of `empycustom` (no-op script) and of a gst-python peer over
 // `identity`, timed from PLAYING to EOS. See bench/README.md.
 //

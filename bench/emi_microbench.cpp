@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emi-microbench: where empycustom's per-frame time goes, step by step, outside GStreamer.
 //
 // Replays what gst_em_py_custom_transform_ip() does for one frame (see plugin/gstempycustom.cpp and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """GStreamer elements against a plain loop doing the same work, frame by frame, interleaved; shared
 by bench_models.py and bench_templates.py.
 

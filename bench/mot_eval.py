@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """emtracker on MOTChallenge sequences, through a real GStreamer pipeline, scored with CLEAR-MOT
 and IDF1 (bench/mot_metrics.py).
 

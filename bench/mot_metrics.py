@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """CLEAR-MOT and IDF1 scores of a tracker's output against MOTChallenge ground truth.
 
 The MOTChallenge protocol as py-motmetrics implements it (the figures of the original IOU tracker

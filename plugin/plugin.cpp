@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include <gst/gst.h>
 
 #include "document/frame_document.h"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Writes a short H.264 MP4 with motion in it (a moving ball over a test pattern), for demos and
 # tests: nothing is downloaded. 4:2:0, so that any H.264 decoder (openh264 too) plays it.
 #   resource/make_sample_clip.sh OUT.mp4 [FRAMES] [WIDTHxHEIGHT]

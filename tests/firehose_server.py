@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A local stand-in for Amazon Kinesis Data Firehose's PutRecordBatch, for the uploader's tests.
 
 It checks every request's SigV4 signature with botocore (an implementation independent of ours),

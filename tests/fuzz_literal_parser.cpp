@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // libFuzzer target for emi::parse_literal. Rejections must be LiteralParseError; any other
 // exception, crash or sanitizer report is a finding. Accepted input must yield printable JSON
 // that the parser reads back the same way nlohmann's own parser does.

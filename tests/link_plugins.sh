@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Makes a folder of links to the few system GStreamer plugins the tests use, so a test process
 # registers those and ours, not every plugin on the machine (and their leaks, under ASan).
 #   link_plugins.sh SYSTEM_PLUGINS_DIR OUT_DIR NAME...

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """tests/firehose_server.py as a context manager: a local Firehose that checks SigV4 signatures,
 and misbehaves on request (see firehose_server.py's --script faults)."""
 

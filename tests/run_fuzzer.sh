@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs the literal parser fuzzer for a bounded time. New inputs go to a scratch folder in the
 # build tree; the committed seed corpus is only read.
 set -eu

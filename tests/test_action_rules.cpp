@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Stream config validation, rule semantics (with the seed's two rules) and the default events.
 #include <gtest/gtest.h>
 

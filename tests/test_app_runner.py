@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The app folder, emi_stream_config.json validation, and `emi new | check | run`."""
 
 import io

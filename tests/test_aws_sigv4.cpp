@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // SigV4 against AWS's published examples (the IAM ListUsers walk-through, the signing key
 // derivation, cases of the aws-sig-v4-test-suite) and against botocore signing the same Firehose
 // PutRecordBatch request.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // ClipRecorder (the record action's engine) on generated frames: clip windows, extension by
 // later events and its cap, missing history, finish() mid-clip, and the files themselves (names,
 // sidecars, MP4s that decode and start on a key frame); a directory that can't be made, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """`emi run --display`: the annotated video in a window, on a virtual X server (Xvfb)."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The docs can't drift: property tables agree with the built plugin, and every relative link resolves.
 
 Run by `meson test docs` with the build's plugin on GST_PLUGIN_PATH_1_0 (tests/meson.build).

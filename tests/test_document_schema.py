@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The frame document from Python: what elements write matches docs/frame_document.schema.json,
 and the package's list of frame fields is the schema's."""
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emaimeta: signals out (file, bus), the signal callback off the streaming thread, action rules,
 // errors, and the record action end to end.
 #include <gst/check/gstharness.h>

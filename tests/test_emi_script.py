@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """./emi's build step: a first build shows its progress and how long it took; later runs are quiet."""
 
 import os

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emoverlay through GstHarness: pixels on generated frames, properties, and a golden image.
 #include <cairo.h>
 #include <gst/check/gstharness.h>

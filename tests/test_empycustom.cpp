@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // empycustom through GstHarness: the Python contract, results, errors, lifetime.
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>

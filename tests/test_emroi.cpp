@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emroi and emmediatime through GstHarness: objects dropped by where they stand (document and
 // ROI metas), regions drawn, a bad roi passing everything; frame times of a non-live source from
 // its date-time tag or start-time, a live source left alone.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emtracker through GstHarness: ids, times and durations from PTS, ended tracks, counts, the EOS
 // event and message, untouched buffers, bad properties.
 #include <gst/check/gstharness.h>

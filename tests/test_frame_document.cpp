@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The frame document meta: reading, writing, copying, and objects from ROI metas.
 #include <gst/gst.h>
 #include <gst/video/video.h>

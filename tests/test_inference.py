@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """emdetect and emclassify against plain torch on the same frames (a classifier, a detector,
 TorchScript and pickled model files, a video model), their intervals and object filters, DEFAULT
 weights from torch's cache, and the pieces of emi.inference. Models have random weights, saved to

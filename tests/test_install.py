@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """`meson install` into a DESTDIR, then the installed `emi` command with a clean environment:
 emi new, emi prepare, emi check and a short emi run, as a user who never saw the checkout."""
 

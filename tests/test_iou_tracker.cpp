@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The IOU tracker on generated detection sequences of known truth: ids, gaps, ends, confidence
 // filters, classes, the matching cascade, motion prediction, counts, line crossings, and a
 // MOT-style score on a scene of many boxes.

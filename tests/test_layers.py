@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """plugin/ is in layers: every #include "..." of a plugin file points into its own folder or a
 layer below it (docs/architecture.md). A new include that runs back up fails here."""
 import os

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Tests for emi::parse_literal: Python literal and JSON input, error offsets, and a randomized
 // round trip through Python-repr-style and JSON printing.
 #include "document/literal_parser.h"

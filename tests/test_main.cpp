@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // GoogleTest main for tests that need GStreamer: gst_init once per process.
 #include <gst/gst.h>
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Media time (emmediatime, through emi run): a recorded source's frame times are the movie's own
 (its date-time tag, else the run's start, plus running time), so two runs of one movie agree;
 live sources keep the wall clock."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emdetect and emclassify: their properties, an error of its own for each bad setting (at start,
 // or when caps are set for what only the dry run finds), and the gst-launch line on a
 // generated clip. Model files are real architectures with random weights, made for the suite.

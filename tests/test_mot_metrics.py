@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """bench/mot_metrics.py on hand-made cases whose scores are worked out below, and bench/mot_eval.py
 running emtracker through a pipeline: on a hand-made sequence, and on ../shared/mot15 (skipped
 when it is absent) against the original IOU tracker's figures."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emoverlay's two halves without GStreamer: the scene a frame document describes, and how the
 // renderer puts it on pixels.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A PyGObject application hosting empycustom in its own process and interpreter."""
 
 import os

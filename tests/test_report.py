@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """`emi report OUT`: a run's output as one HTML page with plots, rendered by headless Chromium."""
 
 import base64

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // EDGEMATRIX's placement rule, on documents built by hand.
 #include <gtest/gtest.h>
 

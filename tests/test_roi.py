@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Regions of interest: the stream config's `roi` forms (emi.roi), emroi dropping the objects
 that stand outside every region and drawing the regions, and `emi run` applying a stream's roi."""
 

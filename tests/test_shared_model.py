@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """emi.shared_model: one load per key in the process, batches gathered from several callers
 (until max_batch_size items or max_batch_delay_ms), each caller's outputs handed back in order."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Several streams of one app in one process (emi.streams): stream configs' locations, per-stream
 outputs and rules, a failing stream beside finishing ones, live sources reconnecting, Ctrl-C."""
 

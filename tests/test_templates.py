@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The two template apps' programs, callbacks, configs and prepare_resource.sh, and the seed's
 snippets in the templates' pipelines.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Ablation for emi-bench --breakdown: io_buffer only, so empycustom skips converting in_meta."""
 
 

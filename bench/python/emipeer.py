@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """emipeer: what a user would write with gst-python to do what `empycustom module=noop.py` does.
 
 Loaded by gst-python's plugin loader (libgstpython.so) from the `python/` folder of a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What emaimeta does with each signal, off the streaming thread: the app's signal callback turns
 // it into events (or the signal's records are the events), the stream config's rules are
 // evaluated on each event, and the actions of the rules that fire are run (record, upload).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // EDGEMATRIX's stream config and its action rules: which events trigger which actions.
 //   {"stream_id": "...", "action_rules": [{"rule_name": "...",
 //     "and": [{"key": "probability", "operator": ">=", "value": 20}], "or": [],

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The emi-actions debug category: what the actions layer does.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The actions fired rules run: `record` (clips around events) and `upload` (events to AWS Kinesis
 // Firehose), built from the stream config's rules. The ActionEngine runs them (ActionRunner); the
 // element hands over the frames and their caps.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // One GStreamer debug category per layer, all named "emi-...", so that GST_DEBUG=emi*:5 shows
 // what every layer did to a frame. Each layer declares its own with EMI_DEBUG_CATEGORY in a small
 // header of its own and, in its .cpp files, logs to it:

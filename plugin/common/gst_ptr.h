@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Owning smart pointers for GLib/GStreamer references at C boundaries, and the string of a
 // GValue as C++ wants it.
 #pragma once

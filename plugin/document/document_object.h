@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // An object of the frame document, built the same way by every element that adds one: the ROI
 // metas of other elements (build_document), a detector's entries (empycustom mode=detect) and
 // the tracks emtracker ends.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The frame document (EDGEMATRIX's "signal"): one JSON document per buffer, carried in a
 // registered GstCustomMeta so it survives tee, queue, buffer copies and make_writable.
 // Objects are mirrored as GstVideoRegionOfInterestMeta for other GStreamer elements.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Recursive-descent parser for Python literals (str()/repr() output) and JSON.
 //
 // Accepted grammar, in short:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A parser for what a user script returns: Python literals (as printed by str()/repr()) and JSON,
 // turned into nlohmann::json without ever evaluating code.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Where a script's results go in the frame document (EDGEMATRIX's placement rule), and the merge
 // of one call's results and events into a buffer's document.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The frame document's vocabulary: every key and marker that emi writes or reads, spelled once.
 // docs/frame_document.schema.json describes the same document; test_frame_document checks that
 // the two agree.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emaimeta: the frame document out as signals (JSON lines, bus messages), the app's signal
 // callback, the stream config's action rules, and their record and upload actions.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emclassify: an ONNX, torchvision or TorchScript classifier by name, on the whole frame or on each
 // object (DLStreamer's object_classify, on empycustom).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emdetect: an ONNX, torchvision or TorchScript detector by name; its detections become the frame
 // document's objects (DLStreamer's object_detect, on empycustom).
 #pragma once

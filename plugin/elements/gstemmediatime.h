@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emmediatime: the time of each frame of a recorded source as the movie's own (its recording
 // date-time tag, else the run's start, plus the frame's running time), for the frame document.
 #pragma once

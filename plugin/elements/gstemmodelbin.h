@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // GstEmModelBin: what emdetect and emclassify share. A bin around an empycustom that runs the
 // ready program of the emi.inference Python package on packed RGB frames (no copy before the
 // model's pre-processing). The bin opens the model session when it starts, so a bad model,

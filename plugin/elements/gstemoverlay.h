@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emoverlay: draws what the frame document says (objects, labels, results, counts) on the frame,
 // in place.
 #pragma once

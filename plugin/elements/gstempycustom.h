@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // empycustom: runs a user's Python program on each frame, in place, and stores what it returns
 // as buffer metadata (EDGEMATRIX's EMPyCustom).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emroi: regions of interest of a stream. Drops the frame document's objects whose box
 // bottom-centre is outside every region, and (draw=true) outlines the regions on the frame.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // emtracker: IOU tracking of the frame document's objects: ids, track start/end and duration,
 // counts and line crossings.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Watches the calls into one script from a thread of its own: a call that runs longer than its
 // timeout is reported once, with where the script is (file:line of its running Python frame), and
 // a call that must end (the element is stopping) is interrupted with an exception raised in it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The emi-embed debug category: what the embed layer does.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The frame document crosses into Python as dicts and lists, and results come back as JSON.
 #pragma once
 

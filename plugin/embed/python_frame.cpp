@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "embed/python_frame.h"
 
 #include <pybind11/eval.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Hands a video frame to a script without copying it: a NumPy view over the mapped buffer.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The one embedded CPython of the process: started on first use (or adopted when the process
 // already runs Python, e.g. a PyGObject app), never finalised, GIL held only inside calls.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A user's script loaded as a module of its own: what the user program (empycustom) and the
 // signal callback (emaimeta) share. Loading, finding its functions, unloading.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "embed/signal_callback.h"
 
 #include "embed/python_convert.h"

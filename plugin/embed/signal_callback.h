@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // An app's signal callback (EDGEMATRIX's emi_signal_callback.py): turns a signal (the frame
 // document, as a dict) into events.  fn(signal) -> (events, debug_string), events a list of
 // flat dicts; a bare list of events is accepted too.

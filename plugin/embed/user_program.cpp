@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "embed/user_program.h"
 
 #include "document/literal_parser.h"

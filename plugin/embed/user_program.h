@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A user's Python program as empycustom runs it: EDGEMATRIX's EMPyCustom contract.
 //   start(options)                                once, before the first frame
 //   process_ip(io_buffer, in_meta, options, events)   per frame (any prefix of these parameters)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The emi-overlay debug category: what the overlay layer does.
 #pragma once
 

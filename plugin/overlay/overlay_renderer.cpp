@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "overlay/overlay_renderer.h"
 
 #include <algorithm>

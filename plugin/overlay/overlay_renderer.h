@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What emoverlay draws, in two steps: a frame record of the frame document becomes an
 // OverlayScene (plain data, no drawing), and OverlayRenderer draws a scene with cairo and pango on
 // a 32-bit frame in place.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The IOU tracker of Bochinski, Eiselein and Sikora ("High-Speed Tracking-by-Detection Without
 // Using Image Information", AVSS 2017), made for real video: plain C++, no GStreamer.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Constant-velocity prediction of a box from frame to frame (SORT's idea): a Kalman filter on the
 // centre, width and height, each with its own velocity. The four coordinates move independently,
 // so the filter is four 2-state filters (position, velocity per frame) instead of one 8-state one.

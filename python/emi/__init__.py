@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """emi: Python and PyTorch programs inside GStreamer video pipelines.
 
 The GStreamer elements live in the `gstemi` plugin; this package holds what Python code around

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """An EDGEMATRIX app folder, its emi_stream_config.json, and the GStreamer elements it describes.
 
     app = load_app("templates/EMI Torch 3DCNN")        # validated; raises AppConfigError

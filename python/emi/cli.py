@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """emi new | prepare | check | run | report: EDGEMATRIX apps from the command line.
 
     emi new TEMPLATE APP_DIR

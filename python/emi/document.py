@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The frame document (EDGEMATRIX's "signal") that emi elements attach to each buffer.
 
 It travels as a GstCustomMeta named DOCUMENT_META_NAME whose structure holds the document as a JSON

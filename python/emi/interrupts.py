@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Ctrl-C for `emi run`: the first asks the pipeline to finish its files, the second ends the
 process at once (exit 130).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """`emi report OUTPUT_DIR`: what an `emi run` did, as one self-contained HTML page.
 
     emi report out/          writes out/report.html; open it in any browser (no network needed)

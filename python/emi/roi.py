@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A stream config's `roi`: where objects count. An object whose box bottom-centre (where it
 stands) is outside every region is dropped before tracking; the annotated video shows the regions.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Runs an app on a movie, a camera, an RTSP stream or a test pattern: `emi run`."""
 
 import glob

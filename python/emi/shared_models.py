@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """emi.shared_model(): one loaded model per key in the process, called in batches by every stream
 that uses it.
 

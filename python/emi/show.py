@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Runs a pipeline and prints the frame document of every buffer that reaches its sink.
 
     python3 -m emi.show "videotestsrc num-buffers=10 ! video/x-raw,format=RGBA ! \\

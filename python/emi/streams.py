@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Several streams of one app in one process: `emi run APP --stream a.json --stream b.json`.
 
 Each stream config (stream_id, stream_type, location, action_rules, roi) becomes a pipeline of its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """`./emi demo --input MOVIE`: the "EMI Torch Imagenet Yolo IOU Counter" app on the user's movie,
 printing the people counts as they change.
 

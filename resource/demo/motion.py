@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A small analytics program for empycustom: how much of the frame moved, and where.
 
 Frame differencing in NumPy on the zero-copy view of the frame; returns one frame-level result

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """EMI Torch 3DCNN: signals → events.
 
 Each frame-level result of the video classifier (`frame["emcustom"]`) becomes one event with the

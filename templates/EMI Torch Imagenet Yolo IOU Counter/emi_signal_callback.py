@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """EMI Torch Imagenet Yolo IOU Counter: signals → events.
 
 Every event has the app's event_item_keys, EDGEMATRIX's way (a track that has not ended has

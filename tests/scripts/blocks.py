@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Never returns from its first call by itself: sleeps in a loop (a script waiting for something
 # that never comes), until the element stops it.
 import time

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """App folders for the tests of `emi run --display` and `emi report`: a detect program that draws
 known boxes, emoverlay, and (for the report) emtracker with a counting line and two rules."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A seed-style process_ip that asks io_buffer what scripts ask of a Gst.Buffer: its timestamps,
 # offsets, size and bytes, besides map/unmap.
 from gi.repository import Gst

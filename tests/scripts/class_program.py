@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 class Program:
     def __init__(self, options):
         self.offset = options["offset"]

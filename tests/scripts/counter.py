@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Module globals: each element instance must get its own.
 calls = 0
 

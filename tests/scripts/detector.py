@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 def process_ip(io_buffer, in_meta):
     return [
         {"rect_params": {"left": 10, "top": 5, "width": 20, "height": 10}, "class_id": 2,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Returns or raises, as options["kind"] asks, what a script may hand the host that is not clean:
 # text that is not valid UTF-8 (a file name decoded with surrogateescape, bytes), odd objects and
 # detections with fields of the wrong type.

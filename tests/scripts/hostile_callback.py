@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A signal callback that returns or raises, as signal["kind"] asks, text that is not valid UTF-8.
 class RaisingStr:
     def __str__(self):

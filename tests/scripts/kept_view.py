@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Keeps the first frame's views (array, a slice and the seed's map() data) and reads them later.
 import numpy as np
 

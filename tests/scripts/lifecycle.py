@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Appends start/stop to the file options["log"], so a test can count them.
 def _log(options, word):
     with open(options["log"], "a") as log:

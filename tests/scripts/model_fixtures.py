@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Model files with random weights for the emdetect/emclassify tests and benchmark: no weights can
 be downloaded here, so each test saves the real architectures, randomly initialised, to files."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A signal callback that says how many frames the test had got back from emaimeta when it ran:
 # with pace=always, frame n's callback runs before frame n comes back, so it sees n.
 returned = 0

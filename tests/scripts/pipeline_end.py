@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """What the Python tests do when a pipeline should have run to its end."""
 
 from gi.repository import Gst

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Reports what the script was given, so tests can check the contract from C++.
 def describe(array):
     return {

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 def process_ip(io_buffer, in_meta):
     try:
         io_buffer[0, 0, 0] = 7

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Returns, in the form options["kind"] asks for, one frame-level result.
 import json
 

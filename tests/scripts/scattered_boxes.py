@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A detector for `empycustom mode=detect`: twelve boxes per frame scattered over a 96x72 frame,
 # the same for the same frame_num (tests compute which stand in a region of interest).
 import random

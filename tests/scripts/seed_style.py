@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The EMI Torch Imagenet seed's process_ip, assembled as users have it, with the model replaced
 # by the mean colour of each object's crop so the test needs no weights.
 import sys

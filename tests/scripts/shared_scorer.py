@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A program whose model is shared by every element (stream) that runs it: emi.shared_model loads
 # it once per process and batches the calls. The "model" multiplies by 10, so each frame's result
 # says whether it got its own output back: probability = 10 * frame_num.

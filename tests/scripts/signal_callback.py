@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # An app's emi_signal_callback.py: one event per frame-level result and per ended track.
 def signal_callback(signal):
     events = []

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 def start(options):
     raise RuntimeError("model file missing: " + options.get("model", "?"))
 

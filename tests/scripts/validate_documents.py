@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Validates frame documents against docs/frame_document.schema.json with python3-jsonschema.
 
     python3 validate_documents.py SCHEMA DOCUMENTS.jsonl

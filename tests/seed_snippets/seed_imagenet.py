@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The seed's EMI Torch Imagenet Yolo IOU Counter secondary: its "Torch Program" snippets, unchanged,
 # in the scaffolding the seed describes in prose (see README.md).
 import os

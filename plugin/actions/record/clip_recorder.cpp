@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "actions/record/clip_recorder.h"
 
 #include <gst/app/app.h>

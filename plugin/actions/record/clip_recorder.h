@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The GStreamer plumbing of emaimeta's `record` action; which frames go into which clip is the
 // clip-window policy's (clip_window.h).
 //

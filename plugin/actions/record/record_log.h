@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The emi-record debug category: what the actions/record layer does.
 #pragma once
 

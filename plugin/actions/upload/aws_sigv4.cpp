@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "actions/upload/aws_sigv4.h"
 
 #include <openssl/evp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // AWS Signature Version 4 for one HTTP request (header-based signing, AWS4-HMAC-SHA256), with
 // SHA-256 and HMAC from OpenSSL's libcrypto. No I/O: the caller sends the request and adds the
 // headers this returns.

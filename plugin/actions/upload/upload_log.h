@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The emi-upload debug category: what the actions/upload layer does.
 #pragma once
 

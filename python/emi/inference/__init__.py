@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Ready programs for torchvision, TorchScript and ONNX models: what the emdetect and emclassify
 elements run in their empycustom (see the README's "emdetect and emclassify" section)."""
 

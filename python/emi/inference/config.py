@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The two small files beside a model: its labels and its model-proc (pre- and post-processing)."""
 
 import dataclasses

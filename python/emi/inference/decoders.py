@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """From a detector's output tensors to boxes in frame pixels: the layouts of YOLOX, YOLOv5, YOLOv8
 and torchvision's detectors (exported to ONNX), chosen by a model-proc "converter" or guessed from
 the output's shape; the letterbox that makes a frame the model's input and maps boxes back; and

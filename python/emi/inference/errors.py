@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The one exception a model session raises for a setting that can't work."""
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Loading a model by name, as DLStreamer's pytorch_tensor_inference does: a torchvision builder
 (`torchvision.models.resnet50`) with a state_dict file, its DEFAULT weights from torch's cache, or
 random weights; or a file holding a whole model (TorchScript, or a pickled torch.nn.Module)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """ONNX model files: their input read from the file itself, and two ways to run them. ONNX Runtime
 when its Python module is importable; else OpenCV's DNN module (Debian's python3-opencv), which
 says nothing about a model's input, so the input is read from the file's protobuf here."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """From the frame's pixels to the model's input, on the model's device: resize, central crop,
 channel order, value range, mean and std, in the order and with the functions torchvision's
 weight presets use, so a model sees what it would see in plain torchvision code."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Model sessions: what emdetect and emclassify set up before their empycustom starts.
 
 The element opens a session under a token when it starts (loading the labels, the model-proc and

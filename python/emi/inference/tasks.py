@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """What a session does with each frame: detect objects, classify the frame, its objects, or a clip
 of frames. Every task runs its model every `interval`th frame and reuses its results between."""
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Prepares the r3d_18 model of EMI Torch 3DCNN, as the seed does: runs a GStreamer pipeline whose
 # program's start() loads the model, which downloads torchvision's pretrained weights into models/
 # (torch's hub dir) the first time.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """EMI Torch 3DCNN: video classification with torchvision's r3d_18 (Kinetics-400) in empycustom.
 
 start(options) loads the model (model_weights.py says from where: models/ next to this file is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """EMI Torch Imagenet Yolo IOU Counter's secondary: ImageNet classification of each object with
 torchvision's SqueezeNet 1.1, in empycustom after the primary and the tracker.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Weights, labels and devices for the template's torchvision models.
 
 A program's start() calls load_model(), which takes the weights from, in this order:

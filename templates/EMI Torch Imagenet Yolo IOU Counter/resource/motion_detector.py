@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A primary that needs no weights: moving objects by OpenCV background subtraction.
 
 For `empycustom mode=detect`: each frame, a background model (MOG2 or KNN) marks the pixels that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """EMI Torch Imagenet Yolo IOU Counter's primary: people (and any COCO classes the app lists) by
 a YOLO detector, YOLOX-Nano by default, run by `empycustom mode=detect` through the same code as
 the emdetect element (emi.inference.Detector: ONNX with onnxruntime or OpenCV's DNN module, the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Prepares the models of EMI Torch Imagenet Yolo IOU Counter, as the seed does: runs GStreamer
 # pipelines whose programs' start() load the models, which downloads torchvision's pretrained
 # weights into models/ (torch's hub dir) the first time.
