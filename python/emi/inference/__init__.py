@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Ready programs for torchvision, TorchScript and ONNX models: what the emdetect and emclassify
-elements run in their empycustom (see the README's "emdetect and emclassify" section)."""
+elements run in their empycustom (docs/models.md)."""
 
 import os
 import sys

@@ -65,7 +65,7 @@ _DLSTREAMER_METHODS = {"softmax": "softmax", "max": "none", "sigmoid_max": "sigm
 
 
 def read_model_proc(path):
-    """The ModelProc of a JSON file (see the README's emdetect section); an empty one without a
+    """The ModelProc of a JSON file (docs/models.md); an empty one without a
     path."""
     if not path:
         return ModelProc()
