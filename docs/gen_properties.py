@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Writes each element's property table in docs/elements/<element>.md from the built plugin.
 
 The tables come from the elements' own GParamSpecs (name, type, default, range or enum values,

@@ -454,7 +454,7 @@ TEST(EmPyCustom, FailsToStartWhenStartRaises) {
   EXPECT_THAT(text.message, HasSubstr("start() of"));
   EXPECT_THAT(text.message, HasSubstr("RuntimeError: model file missing: r3d.pth"));
   EXPECT_THAT(text.debug, HasSubstr("Traceback (most recent call last)"));
-  EXPECT_THAT(text.debug, HasSubstr("start_raises.py\", line 2"));
+  EXPECT_THAT(text.debug, HasSubstr("start_raises.py\", line 3"));
 }
 
 TEST(EmPyCustom, FailsToStartOnMalformedOptions) {
@@ -619,7 +619,7 @@ TEST(EmPyCustom, WarnsAboutABlockedCallAndStopsIt) {
   const MessageText text = text_of(warning.get());
   EXPECT_THAT(text.message, HasSubstr(script("blocks.py") + ": process_ip() has run for"));
   EXPECT_THAT(text.message, HasSubstr("on frame 1 and still runs"));
-  EXPECT_THAT(text.message, HasSubstr(script("blocks.py") + ":13 in process_ip()"));  // the sleep
+  EXPECT_THAT(text.message, HasSubstr(script("blocks.py") + ":14 in process_ip()"));  // the sleep
   // The script still loops: stopping interrupts it.
   EXPECT_EQ(gst_element_set_state(pipeline.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   UniqueElement custom(gst_bin_get_by_name(GST_BIN(pipeline.get()), "custom"));
