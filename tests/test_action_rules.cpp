@@ -164,6 +164,21 @@ TEST(StreamConfig, AJsonErrorInsideASecretIsNotQuoted) {
   std::remove(path.c_str());
 }
 
+TEST(StreamConfig, ConfigTextGivenForItsPathIsNotQuoted) {
+  // stream-config=<the JSON itself> instead of a file's path: the error says so, without the keys.
+  const std::string text = R"({"action_rules": [{"action": {"secretKey": "wJalrXUtnFEMI/K7MDENG"}}]})";
+  try {
+    load_stream_config(text);
+    FAIL() << "no error";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_EQ(message.find("K7MDENG"), std::string::npos) << message;
+    EXPECT_NE(message.find("not a file path: " + std::to_string(text.size()) + " characters"), std::string::npos)
+        << message;
+  }
+  EXPECT_EQ(quotable_config_path("streams/cam1.json"), "streams/cam1.json");  // a path is quoted as it is
+}
+
 TEST(Rules, TheSeedsRecordRule) {
   const Rule rule = parse_stream_config(kImagenetStream, "s.json").rules[0];
   EXPECT_TRUE(fires(rule, {{"predicted_class", "black swan"}, {"probability", 97.1}}));

@@ -227,9 +227,16 @@ StreamConfig parse_stream_config(const json& config, const std::string& source) 
   return parsed;
 }
 
+std::string quotable_config_path(const std::string& path) {
+  constexpr std::size_t kLongestPath = 4096;  // PATH_MAX
+  const bool json_text = path.find_first_of("{}\"\n") != std::string::npos;
+  if (!json_text && path.size() <= kLongestPath) return path;
+  return "stream-config (not a file path: " + std::to_string(path.size()) + " characters)";
+}
+
 StreamConfig load_stream_config(const std::string& path) {
   std::ifstream file(path);
-  if (!file) throw ConfigError(path + ": can't open the stream config");
+  if (!file) throw ConfigError(quotable_config_path(path) + ": can't open the stream config");
   std::stringstream text;
   text << file.rdbuf();
   json config;

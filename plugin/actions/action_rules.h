@@ -73,6 +73,9 @@ nlohmann::json masked_action(const nlohmann::json& action);
 StreamConfig parse_stream_config(const nlohmann::json& config, const std::string& source);
 // Reads and validates a stream config file.
 StreamConfig load_stream_config(const std::string& path);
+// `path` as messages may quote it: a value that is not a file path (the config's JSON text given
+// in its place, keys and all) is described, never quoted.
+std::string quotable_config_path(const std::string& path);
 
 // Whether `condition` holds for `event`: numbers compare as numbers, strings as strings
 // (so "N/A" is a string like any other); a missing key or values of different kinds make

@@ -335,13 +335,14 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
     if (!settings.stream_config.empty())
       engine_settings.stream_config = emi::rules::load_stream_config(settings.stream_config);
   } catch (const emi::rules::ConfigError& error) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", error.what()), ("stream-config=%s", settings.stream_config.c_str()));
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", error.what()),
+                      ("stream-config=%s", emi::rules::quotable_config_path(settings.stream_config).c_str()));
     return FALSE;
   }
   for (const std::string& skipped : engine_settings.stream_config.skipped) {
     GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
                         ("%s: rule %s is run by EDGEMATRIX's device agent, not here: ignored",
-                         settings.stream_config.c_str(), skipped.c_str()),
+                         emi::rules::quotable_config_path(settings.stream_config).c_str(), skipped.c_str()),
                         (nullptr));
   }
   emi::RuleActionSettings action_settings;
@@ -353,7 +354,9 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
   try {
     runtime.actions = std::make_unique<emi::RuleActions>(engine_settings.stream_config, action_settings, self->reporter);
   } catch (const std::exception& error) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s: %s", settings.stream_config.c_str(), error.what()), (nullptr));
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("%s: %s", emi::rules::quotable_config_path(settings.stream_config).c_str(), error.what()),
+                      (nullptr));
     return FALSE;
   }
   const std::string location = engine_settings.output_location;
