@@ -31,6 +31,7 @@ from emi.inference.preprocess import Preprocess, frame_tensor  # noqa: E402
 
 sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
 import model_fixtures as fixtures  # noqa: E402
+from media_frames import media_frames  # noqa: E402
 from pipeline_end import wait_for_end  # noqa: E402
 
 Gst.init(None)
@@ -298,27 +299,8 @@ def test_labels_and_model_proc_files_are_checked(tmp_path):
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 YOLOX = os.path.join(ROOT, "resource", "models", "yolox_nano.onnx")
 COCO_LABELS = os.path.join(ROOT, "resource", "models", "coco_80cl.txt")
-# The shared folder beside the checkout (EMI_SHARED names another).
-MEDIA = os.path.join(os.environ.get("EMI_SHARED", os.path.join(os.path.dirname(ROOT), "shared")), "media")
 YOLOX_SIZE = 416
 NMS_THRESHOLD = 0.45
-
-
-def media_frames(name, numbers):
-    """Frames `numbers` of ../shared/media/`name` (BGR); skips the test when the clip is absent."""
-    path = os.path.join(MEDIA, name)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is absent (the shared media folder holds the real clips of people)")
-    import cv2
-
-    capture = cv2.VideoCapture(path)
-    frames = []
-    for number in numbers:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, number)
-        ok, frame = capture.read()
-        assert ok, f"{path}: no frame {number}"
-        frames.append(frame)
-    return frames
 
 
 def corners_of(item):

@@ -37,6 +37,7 @@ from emi import runner  # noqa: E402
 
 sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
 import model_fixtures as fixtures  # noqa: E402
+from media_frames import media_frames  # noqa: E402
 from pipeline_end import wait_for_end  # noqa: E402
 from local_firehose import LocalFirehose  # noqa: E402
 
@@ -451,7 +452,6 @@ def test_image_classification_resizes_alike_with_opencv_and_with_torch():
 
 YOLOX = os.path.join(SOURCE_ROOT, "resource", "models", "yolox_nano.onnx")
 COCO_LABELS = os.path.join(SOURCE_ROOT, "resource", "models", "coco_80cl.txt")
-MEDIA = os.path.join(os.environ.get("EMI_SHARED", os.path.join(os.path.dirname(SOURCE_ROOT), "shared")), "media")
 
 
 def entrance_frames(numbers, size=360):
@@ -459,17 +459,8 @@ def entrance_frames(numbers, size=360):
     when ../shared/media is absent."""
     import cv2
 
-    path = os.path.join(MEDIA, "entrance_360p.mp4")
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is absent (the shared media folder holds the real clips of people)")
-    capture = cv2.VideoCapture(path)
-    frames = []
-    for number in numbers:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, number)
-        ok, frame = capture.read()
-        assert ok
-        frames.append(cv2.cvtColor(cv2.resize(frame, (size, size)), cv2.COLOR_BGR2RGBA))
-    return frames
+    return [cv2.cvtColor(cv2.resize(frame, (size, size)), cv2.COLOR_BGR2RGBA)
+            for frame in media_frames("entrance_360p.mp4", numbers)]
 
 
 def test_object_detector_finds_people_as_emdetect_does():
