@@ -9,7 +9,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.parse
 
 import gi
 
@@ -33,38 +32,6 @@ RUN_OUTPUTS = (SIGNALS_NAME, ANNOTATED_NAME, CLIPS_DIR, RUN_NAME, REPORT_NAME)
 
 class RunError(Exception):
     """A pipeline that can't be built or run; the message says which part and why."""
-
-
-def _source_description(input_spec, app):
-    if input_spec == "test":
-        # Live, as a camera would be: frames come at the frame rate.
-        source = (f"videotestsrc pattern=ball is-live=true num-buffers={TEST_PATTERN_FRAMES} "
-                  f"! video/x-raw,framerate={app.framerate or '30/1'}")
-    elif input_spec.startswith("/dev/video"):
-        source = f'v4l2src device="{input_spec}"'
-    elif "://" in input_spec:
-        source = f'uridecodebin uri="{input_spec}"'
-    else:
-        path = os.path.abspath(input_spec)
-        if not os.path.isfile(path):
-            raise RunError(f"{input_spec}: no such movie")
-        source = f'uridecodebin uri="{urllib.parse.urljoin("file:", urllib.parse.quote(path))}"'
-    rate = f"! videorate ! video/x-raw,framerate={app.framerate} " if app.framerate else ""
-    # A capsfilter, not a bare caps string: caps can't end a bin description. emmediatime: a
-    # movie's frames timed by its own clock (its date-time tag, else the run's start).
-    return (f"{source} ! emmediatime ! videoconvert ! videoscale {rate}! capsfilter name=frames "
-            f"caps=video/x-raw,format={app.format},width={app.width},height={app.height}")
-
-
-def _source_bin(input_spec, app):
-    # Only the last element's pad is ghosted: ghosting every unlinked pad would also take
-    # videoconvert's sink pad, which uridecodebin links to once it has found a decoder.
-    try:
-        source = Gst.parse_bin_from_description(_source_description(input_spec, app), False)
-    except gi.repository.GLib.Error as error:
-        raise RunError(f"input {input_spec}: {error.message}") from None
-    source.add_pad(Gst.GhostPad.new("src", source.get_by_name("frames").get_static_pad("src")))
-    return source
 
 
 def _as_text(value):
@@ -170,7 +137,9 @@ def build_pipeline(app, stream_path, input_spec, output_dir, annotated=True, dis
     os.makedirs(output_dir, exist_ok=True)
     ignored = list(app.ignored)
     pipeline = Gst.Pipeline.new(app.name)
-    chain = [_source_bin(input_spec, app)] + app_elements(app, ignored)
+    from .streams import source_bin  # streams builds on this module
+
+    chain = [source_bin(input_spec, app)] + app_elements(app, ignored)
     aimeta = _make("emaimeta", "aimeta")
     aimeta.set_property("location", os.path.join(output_dir, SIGNALS_NAME))
     aimeta.set_property("signal-interval", app.signal_interval)

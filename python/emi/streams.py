@@ -57,6 +57,9 @@ class StreamSpec:
     regions: list = dataclasses.field(default_factory=list)  # the config's `roi` (emi.roi.parse_roi)
 
 
+DECODED_FRAMES_QUEUED = 4  # between the source's thread and the app's
+
+
 def _is_uri(location):
     return "://" in location
 
@@ -155,13 +158,20 @@ def source_bin(location, app, name="source", start_time_ns=-1):
     (emmediatime: its date-time tag, else `start_time_ns`, the run's start, plus running time).
     Raises runner.RunError for a movie that isn't there."""
     source = Gst.Bin.new(name)
-    convert = _make("videoconvert")
     media_time = _make("emmediatime", "media_time")
     media_time.set_property("start-time", start_time_ns)
-    tail = [media_time, convert, _make("videoscale")]
+    # Scaled before it is converted: a 1080p frame converted to RGBA first costs 6x the pixels.
+    tail = [media_time, _make("videoscale"), _make("videoconvert")]
     if app.framerate:
         tail += [_make("videorate"), _caps_filter(f"video/x-raw,framerate={app.framerate}")]
     tail.append(_caps_filter(f"video/x-raw,format={app.format},width={app.width},height={app.height}"))
+    # Decoding and scaling on a thread of their own, while the app's programs work on the frames
+    # before: a few frames of latency for up to a core's worth of decoding in parallel.
+    decoded = _make("queue", "decoded")
+    decoded.set_property("max-size-buffers", DECODED_FRAMES_QUEUED)
+    decoded.set_property("max-size-bytes", 0)
+    decoded.set_property("max-size-time", 0)
+    tail.append(decoded)
     if location == "test":
         test = _make("videotestsrc")
         test.set_property("pattern", "ball")
@@ -173,8 +183,11 @@ def source_bin(location, app, name="source", start_time_ns=-1):
         camera.set_property("device", location)
         head = [camera]
     else:
-        if not _is_uri(location) and not os.path.isfile(location):
-            raise runner.RunError(f"{location}: no such movie")
+        if not _is_uri(location):
+            path = os.path.abspath(location)
+            if not os.path.isfile(path):
+                raise runner.RunError(f"{location}: no such movie")
+            location = path
         decode = _make("uridecodebin")
         decode.set_property("uri", location if _is_uri(location) else _file_uri(location))
         decode.connect("pad-added", _link_video_pad, media_time)
