@@ -256,3 +256,268 @@ def test_two_classifiers_of_one_model_file_load_it_once_and_answer_as_alone(tmp_
     assert len(loads) == 1
     assert len(results["first"]) == 3 and results["first"] == results["second"]
     assert numpy.isfinite(results["first"]).all()
+
+
+def test_numpy_batches_are_joined_and_split_and_the_model_is_called_by_one_thread_at_a_time():
+    """ONNX models take numpy blobs: requests are joined along the first dimension and each caller
+    gets its rows of every output back; no two model calls overlap (OpenCV's nets are not
+    thread-safe), even for the empty requests that skip the queue."""
+    import numpy
+
+    inside, overlaps, sizes = [0], [], []
+    guard = threading.Lock()
+
+    def model(blob):
+        with guard:
+            inside[0] += 1
+            overlaps.append(inside[0] > 1)
+        time.sleep(0.002)
+        sizes.append(blob.shape[0])
+        with guard:
+            inside[0] -= 1
+        return (blob * 10, blob.sum(axis=(1, 2)))
+
+    shared = shared_models.SharedModel(model, max_batch_size=3, max_batch_delay_ms=5)
+
+    def stream(stream_id):
+        received = []
+        for frame in range(15):
+            blob = numpy.full((1, 2, 2), stream_id * 100 + frame, numpy.float32)
+            received.append((blob, shared(blob)))
+            shared(numpy.zeros((0, 2, 2), numpy.float32))
+        return received
+
+    results = in_threads([lambda stream_id=stream_id: stream(stream_id) for stream_id in range(3)])
+    for received in results:
+        assert not isinstance(received, Exception), received
+        for blob, (scaled, sums) in received:
+            assert numpy.array_equal(scaled, blob * 10) and sums.tolist() == [blob.flat[0] * 4]
+    assert not any(overlaps)
+    assert max(sizes) > 1 and shared.batch_sizes[1] < 45 and sum(shared.batch_sizes.values()) == shared.batches
+
+
+def test_a_call_without_delay_does_not_wait_for_company():
+    """A dry run (shared_models.without_delay()) runs at once, whatever max_batch_delay_ms says."""
+    recording = RecordingModel()
+    model = shared_models.SharedModel(recording, max_batch_size=4, max_batch_delay_ms=600_000)
+    started = time.monotonic()
+    with shared_models.without_delay():
+        assert model(torch.ones(1, 1)).item() == 10.0
+    assert time.monotonic() - started < 60 and model.batch_sizes == {1: 1}
+
+
+def write_weights(tmp_path, name, num_classes=5):
+    import torchvision
+
+    sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
+    import model_fixtures as fixtures
+
+    model = fixtures.eval_model(torchvision.models.squeezenet1_1, num_classes=num_classes)
+    return fixtures.save_state_dict(tmp_path / name, model)
+
+
+def two_streams(elements, frames=6):
+    """Runs two sources (balls moving two ways) through `elements` (a format with {name}) in one
+    pipeline; each stream's frame records in order."""
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+
+    Gst.init(None)
+    patterns = {"first": "ball", "second": "ball motion=sweep foreground-color=0xffff0000"}
+    branches = " ".join(
+        f"videotestsrc num-buffers={frames} pattern={pattern} ! video/x-raw,format=RGBA,width=64,height=48 ! "
+        f"{elements.format(name=name)} ! fakesink sync=false name={name}_sink" for name, pattern in patterns.items())
+    pipeline = Gst.parse_launch(branches)
+    records = {name: [] for name in patterns}
+
+    def keep(name):
+        def on_buffer(pad, info):
+            records[name].append(emi.frame_record(info.get_buffer()))
+            return Gst.PadProbeReturn.OK
+        return on_buffer
+
+    for name in patterns:
+        pipeline.get_by_name(f"{name}_sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, keep(name))
+    pipeline.set_state(Gst.State.PLAYING)
+    message = pipeline.get_bus().timed_pop_filtered(120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    assert message is not None and message.type == Gst.MessageType.EOS, message and message.parse_error()
+    assert all(len(stream) == frames for stream in records.values())
+    return records
+
+
+def test_two_classifiers_with_max_batch_size_2_are_called_with_batches_of_2_each_getting_its_own(
+        tmp_path, monkeypatch):
+    """Two emclassify elements (two streams' sources in one pipeline) with max-batch-size=2 and a
+    long max-batch-delay share one model: every frame's call holds one frame of each stream, and
+    each stream gets, in its frame order, what it gets from a model of its own."""
+    from emi.inference import sessions
+
+    shared_weights = write_weights(tmp_path, "shared.pth")
+    for name in ("first", "second"):  # the same weights in files of their own: models of their own
+        write_weights(tmp_path, f"{name}.pth")
+    calls = {}
+    real_load_model = sessions.load_model
+
+    def recording_load_model(*args, **keywords):
+        loaded = real_load_model(*args, **keywords)
+        module, sizes = loaded.module, calls.setdefault(os.path.basename(args[1]), [])
+
+        def recording(batch):
+            sizes.append(len(batch))
+            return module(batch)
+
+        loaded.module = recording
+        return loaded
+
+    monkeypatch.setattr(sessions, "load_model", recording_load_model)
+    labels = tmp_path / "kinds.txt"
+    labels.write_text("".join(f"kind {index}\n" for index in range(5)))
+    common = (f"emclassify inference-region=full-frame model=torchvision.models.squeezenet1_1 labels-file={labels} "
+              "meta-key=class")
+    alone = two_streams(common + f" model-weights={tmp_path}/{{name}}.pth max-batch-size=1")
+    batched = two_streams(common + f" model-weights={shared_weights} max-batch-size=2 max-batch-delay=60000")
+    frames = 6
+    # Loaded once for the two elements; a dry run each (alone, at once), then pairs of frames.
+    assert sorted(calls) == ["first.pth", "second.pth", "shared.pth"]
+    assert calls["first.pth"] == [1] * (frames + 1) and calls["second.pth"] == [1] * (frames + 1)
+    assert calls["shared.pth"] == [1, 1] + [2] * frames
+
+    def results(records):
+        return [(record["class"][0]["class_id"], record["class"][0]["probability"]) for record in records]
+
+    for name in ("first", "second"):
+        assert [number for number in (record["frame_num"] for record in batched[name])] == list(range(frames))
+        got, expected = results(batched[name]), results(alone[name])
+        assert [class_id for class_id, _ in got] == [class_id for class_id, _ in expected]
+        assert [probability for _, probability in got] == pytest.approx(
+            [probability for _, probability in expected], abs=1e-3)
+        assert len(set(got)) > 1  # frames that differ: their order shows
+    assert results(batched["first"]) != results(batched["second"])
+
+
+def test_a_later_element_asking_for_other_batch_settings_is_warned_that_the_first_ones_hold(tmp_path):
+    from emi.inference import sessions
+
+    weights = write_weights(tmp_path, "w.pth")
+    labels = tmp_path / "kinds.txt"
+    labels.write_text("".join(f"kind {index}\n" for index in range(5)))
+    settings = {"task": "classify", "model": "torchvision.models.squeezenet1_1", "model_weights": str(weights),
+                "labels_file": str(labels), "inference_region": "full-frame"}
+    first = sessions.Session({**settings, "max_batch_size": 4, "max_batch_delay": 2.5})
+    second = sessions.Session({**settings, "max_batch_size": 2})
+    assert first.warnings == []
+    assert second.warnings == [
+        "model torchvision.models.squeezenet1_1 is shared with an element that opened it first with "
+        "max-batch-size=4 and max-batch-delay=2.5: those hold, not 2 and 0"]
+    assert first.task.model is second.task.model
+
+
+YOLOX = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resource", "models",
+                     "yolox_nano.onnx")
+
+
+def onnx_shared_model(path):
+    """The process's SharedModel of the ONNX file `path`."""
+    identity = shared_models.file_identity(str(path))
+    return next(model for key, model in shared_models._models.items()
+                if key[0] == "emi.inference.onnx" and key[1] == identity)
+
+
+def test_two_detectors_of_one_onnx_file_load_it_once_and_find_what_separate_ones_find(tmp_path, monkeypatch):
+    """YOLOX-Nano (a fixed batch of 1) in two emdetect elements of one process: one OpenCV net,
+    whose calls gather both streams' frames and run them one after another; each stream's
+    detections are those of a net of its own."""
+    import shutil
+
+    import gi
+    import numpy
+
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+
+    from emi.inference import onnx_models
+
+    sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
+    from media_frames import media_frames
+
+    Gst.init(None)
+    streams = {"first": media_frames("entrance_360p.mp4", [0, 40, 80]),
+               "second": media_frames("entrance_360p.mp4", [120, 160, 200])}
+    models = {name: shutil.copyfile(YOLOX, tmp_path / f"{name}.onnx") for name in ("shared", "first", "second")}
+    assert onnx_models.read_onnx_io(YOLOX)[0][0].shape[0] == 1  # batch 1: the net runs one image at a time
+    loads = []
+    real_load_onnx = onnx_models.load_onnx
+
+    def counting_load_onnx(path, *args):
+        loads.append(os.path.basename(path))
+        return real_load_onnx(path, *args)
+
+    monkeypatch.setattr(onnx_models, "load_onnx", counting_load_onnx)
+    labels = os.path.join(os.path.dirname(YOLOX), "coco_80cl.txt")
+
+    def detect(model_of, batching):
+        height, width = streams["first"][0].shape[:2]
+        pipeline = Gst.parse_launch(" ".join(
+            f"appsrc name={name}_src format=time caps=video/x-raw,format=BGR,width={width},height={height},"
+            f"framerate=30/1 ! emdetect model={model_of(name)} labels-file={labels} threshold=0.3 "
+            f"backend=opencv {batching} ! fakesink sync=false name={name}_sink" for name in streams))
+        found = {name: [] for name in streams}
+
+        def keep(name):
+            def on_buffer(pad, info):
+                record = emi.frame_record(info.get_buffer())
+                found[name].append([(item["obj_label"], item["confidence"], item["rect_params"])
+                                    for item in record.get("object", [])])
+                return Gst.PadProbeReturn.OK
+            return on_buffer
+
+        for name in streams:
+            pipeline.get_by_name(f"{name}_sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, keep(name))
+        pipeline.set_state(Gst.State.PLAYING)
+        for name, frames in streams.items():
+            source = pipeline.get_by_name(f"{name}_src")
+            for index, frame in enumerate(frames):
+                buffer = Gst.Buffer.new_wrapped(numpy.ascontiguousarray(frame).tobytes())
+                buffer.pts = index * Gst.SECOND // 30
+                source.emit("push-buffer", buffer)
+            source.emit("end-of-stream")
+        message = pipeline.get_bus().timed_pop_filtered(120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        pipeline.set_state(Gst.State.NULL)
+        assert message is not None and message.type == Gst.MessageType.EOS, message and message.parse_error()
+        return found
+
+    alone = detect(lambda name: models[name], "max-batch-size=1")
+    assert sorted(loads) == ["first.onnx", "second.onnx"]
+    together = detect(lambda name: models["shared"], "max-batch-size=2 max-batch-delay=60000")
+    assert sorted(loads) == ["first.onnx", "second.onnx", "shared.onnx"]  # one net for both elements
+    assert together == alone
+    assert any(together["first"]) and together["first"] != together["second"]
+    shared = onnx_shared_model(models["shared"])
+    assert shared.batch_sizes[2] >= 3  # every frame's call held both streams' frames
+    assert shared.model.runs == shared.items  # one image at a time, in one worker call
+
+
+def test_an_onnx_model_with_an_open_batch_runs_a_gathered_batch_in_one_run(tmp_path):
+    """A model exported with an open batch dimension takes the requests of several streams in one
+    run; a model of a fixed batch of 2 takes them in runs of 2, the last one padded."""
+    import numpy
+
+    from emi.inference import onnx_models
+
+    torch.manual_seed(3)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+    blobs = numpy.random.default_rng(4).random((3, 3, 16, 16), numpy.float32)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(blobs)).numpy()
+    for name, batch, dynamic, runs in (("open", 1, {"images": {0: "n"}, "out": {0: "n"}}, 1),
+                                       ("pairs", 2, None, 2)):
+        path = str(tmp_path / f"{name}.onnx")
+        torch.onnx.export(module, torch.zeros(batch, 3, 16, 16), path, input_names=["images"],
+                          output_names=["out"], dynamic_axes=dynamic, opset_version=11)
+        runner = onnx_models.BatchRunner(onnx_models.load_onnx(path, "opencv", "cpu"))
+        per_image = runner(blobs)
+        assert runner.runs == runs and len(per_image) == 3
+        assert numpy.concatenate([outputs[0] for outputs in per_image]) == pytest.approx(expected, abs=1e-5)

@@ -28,6 +28,12 @@ enum class Backend { kAuto, kTorch, kOnnxRuntime, kOpenCV };
 constexpr const char* kDeviceNames[] = {"auto", "cpu", "cuda"};
 constexpr const char* kBackendNames[] = {"auto", "torch", "onnxruntime", "opencv"};
 constexpr char kProgramClass[] = "ModelProgram";
+// A shared model's batches: emi.inference's defaults (sessions.DEFAULT_MAX_BATCH_SIZE), so that a
+// model call takes what came while the model was busy and nobody waits for company.
+constexpr guint kDefaultMaxBatchSize = 8;
+constexpr guint kMaxMaxBatchSize = 1024;
+constexpr gdouble kDefaultMaxBatchDelay = 0.0;  // ms
+constexpr gdouble kMaxMaxBatchDelay = 60000.0;  // ms: a minute
 constexpr char kInstallHint[] =
     " (install emi's Python package with `meson install`, or put the source tree's python/ folder "
     "on PYTHONPATH)";
@@ -45,6 +51,8 @@ struct Settings {
   gboolean random_weights = FALSE;
   Backend backend = Backend::kAuto;
   gboolean trust_model_file = FALSE;
+  guint max_batch_size = kDefaultMaxBatchSize;
+  gdouble max_batch_delay = kDefaultMaxBatchDelay;  // ms
 };
 
 // An error to post: the GError domain and code, the message and the debug text (a traceback).
@@ -76,6 +84,8 @@ enum {
   PROP_BACKEND,
   PROP_TRUST_MODEL_FILE,
   PROP_CALL_TIMEOUT,
+  PROP_MAX_BATCH_SIZE,
+  PROP_MAX_BATCH_DELAY,
 };
 
 // The packed formats whose pixels the model's pre-processing reads in place.
@@ -206,7 +216,9 @@ static bool open_session(GstEmModelBin* self) {
                                   {"random_weights", settings.random_weights != FALSE},
                                   {"backend", kBackendNames[static_cast<int>(settings.backend)]},
                                   {"trust_model_file", settings.trust_model_file != FALSE},
-                                  {"inference_interval", settings.inference_interval}};
+                                  {"inference_interval", settings.inference_interval},
+                                  {"max_batch_size", settings.max_batch_size},
+                                  {"max_batch_delay", settings.max_batch_delay}};
   GST_EM_MODEL_BIN_GET_CLASS(self)->configure(self, session_settings, priv.program);
 
   static std::atomic<guint> sessions{0};
@@ -308,6 +320,8 @@ static void gst_em_model_bin_set_property(GObject* object, guint prop_id, const 
     case PROP_RANDOM_WEIGHTS: settings.random_weights = g_value_get_boolean(value); break;
     case PROP_BACKEND: settings.backend = static_cast<Backend>(g_value_get_enum(value)); break;
     case PROP_TRUST_MODEL_FILE: settings.trust_model_file = g_value_get_boolean(value); break;
+    case PROP_MAX_BATCH_SIZE: settings.max_batch_size = g_value_get_uint(value); break;
+    case PROP_MAX_BATCH_DELAY: settings.max_batch_delay = g_value_get_double(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -334,6 +348,8 @@ static void gst_em_model_bin_get_property(GObject* object, guint prop_id, GValue
     case PROP_RANDOM_WEIGHTS: g_value_set_boolean(value, settings.random_weights); break;
     case PROP_BACKEND: g_value_set_enum(value, static_cast<gint>(settings.backend)); break;
     case PROP_TRUST_MODEL_FILE: g_value_set_boolean(value, settings.trust_model_file); break;
+    case PROP_MAX_BATCH_SIZE: g_value_set_uint(value, settings.max_batch_size); break;
+    case PROP_MAX_BATCH_DELAY: g_value_set_double(value, settings.max_batch_delay); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -404,6 +420,18 @@ static void gst_em_model_bin_class_init(GstEmModelBinClass* klass) {
           "Seconds one frame's inference may run before a warning names the line it is at and the frame "
           "(0: never); stopping the element interrupts a call still running after 1 s",
           0, G_MAXDOUBLE, 10.0, flags));
+  g_object_class_install_property(gobject_class, PROP_MAX_BATCH_SIZE,
+      g_param_spec_uint("max-batch-size", "Max batch size",
+          "Most images in one model call, gathered from every element of the process that shares the model "
+          "(the same model file, weights and device: one loaded copy); the element that opens the model "
+          "first sets it",
+          1, kMaxMaxBatchSize, kDefaultMaxBatchSize, flags));
+  g_object_class_install_property(gobject_class, PROP_MAX_BATCH_DELAY,
+      g_param_spec_double("max-batch-delay", "Max batch delay",
+          "Milliseconds a model call waits for requests of the other elements sharing the model until "
+          "max-batch-size images are there (0: no waiting; requests that come while the model is busy "
+          "still run together); the element that opens the model first sets it",
+          0.0, kMaxMaxBatchDelay, kDefaultMaxBatchDelay, flags));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

@@ -22,17 +22,22 @@ runs the model once on all of it, and hands each caller the outputs of its own i
 order. With a delay of 0 (the default) nobody waits for company: requests that come while the
 model is busy are run together next, so one stream runs as fast as alone and several share calls.
 
-Outputs are split along the first dimension: a tensor, a list (torchvision detectors: a dict per
-image), a dict of tensors, or a tuple of those. Tensors of different shapes or devices are not
-batched together. When a batch of several requests fails, each is run again alone, so one bad
-input fails its own caller only.
+Inputs are torch tensors, numpy arrays (ONNX models) or lists of items. Outputs are split along
+the first dimension: a tensor or numpy array, a list (torchvision detectors: a dict per image), a
+dict of those, or a tuple of those. Inputs of different shapes, types or devices are not batched
+together. When a batch of several requests fails, each is run again alone, so one bad input fails
+its own caller only. The model is called by one thread at a time (a lock), so a model that is not
+thread-safe (an OpenCV net) can be shared. Inside `without_delay()` (a model's dry run at start) a
+call runs alone as soon as the model is free, neither waiting for company nor joining a batch.
 """
 
 import collections
+import contextlib
 import os
 import threading
 import time
 
+import numpy
 import torch
 
 _registry_lock = threading.Lock()
@@ -40,6 +45,7 @@ _models = {}              # key → SharedModel
 _loaded = {}              # key → whatever the loader returned (shared_load)
 _load_counts = collections.Counter()
 _key_locks = collections.defaultdict(threading.Lock)
+_local = threading.local()  # .urgent: without_delay() is on in this thread
 
 
 def shared_load(key, loader):
@@ -78,6 +84,19 @@ def shared_model(key, loader, max_batch_size=8, max_batch_delay_ms=0.0):
         return _models[key]
 
 
+@contextlib.contextmanager
+def without_delay():
+    """Calls in this thread run alone as soon as the model is free, without waiting max_batch_delay_ms
+    for other callers or joining their batch (a dry run at start, which would otherwise wait for a
+    stream that may never come, or put the streams it joined out of step)."""
+    before = getattr(_local, "urgent", False)
+    _local.urgent = True
+    try:
+        yield
+    finally:
+        _local.urgent = before
+
+
 def forget(key):
     """Drops the model of `key` (the next shared_model(key, …) loads it again)."""
     with _registry_lock:
@@ -86,14 +105,19 @@ def forget(key):
 
 
 class _Request:
-    __slots__ = ("inputs", "size", "signature", "arrived", "done", "output", "error")
+    __slots__ = ("inputs", "size", "signature", "arrived", "urgent", "done", "output", "error")
 
     def __init__(self, inputs):
         self.inputs = inputs
         self.size = len(inputs)
-        self.signature = ((tuple(inputs.shape[1:]), inputs.dtype, inputs.device)
-                          if isinstance(inputs, torch.Tensor) else list)
+        if isinstance(inputs, torch.Tensor):
+            self.signature = (tuple(inputs.shape[1:]), inputs.dtype, inputs.device)
+        elif isinstance(inputs, numpy.ndarray):
+            self.signature = (numpy.ndarray, inputs.shape[1:], inputs.dtype)
+        else:
+            self.signature = list
         self.arrived = time.monotonic()
+        self.urgent = getattr(_local, "urgent", False)
         self.done = False
         self.output = None
         self.error = None
@@ -101,7 +125,8 @@ class _Request:
 
 class SharedModel:
     """A model called in batches gathered from the threads that call it (see the module's doc).
-    Counters: calls (requests), batches (model calls), items, largest_batch (items)."""
+    Counters: calls (requests), batches (model calls), items, largest_batch (items), batch_sizes
+    (items per batch → how many batches had that many)."""
 
     def __init__(self, model, max_batch_size=8, max_batch_delay_ms=0.0):
         if max_batch_size < 1:
@@ -115,6 +140,9 @@ class SharedModel:
         self.batches = 0
         self.items = 0
         self.largest_batch = 0
+        self.batch_sizes = collections.Counter()
+        self._model_lock = threading.Lock()  # one model call at a time, whoever calls
+        self._counted = threading.Lock()  # the counters (a leader and a caller without delay count)
         self._queue = collections.deque()
         self._queued_items = 0
         self._leading = False
@@ -126,6 +154,13 @@ class SharedModel:
         request = _Request(inputs)
         if request.size == 0:
             return self._call_model(inputs)
+        if request.urgent:  # alone, at once: joining others would put its stream out of step with theirs
+            with self._changed:
+                self.calls += 1
+            self._run([request])
+            if request.error is not None:
+                raise request.error
+            return request.output
         with self._changed:
             self.calls += 1
             self._queue.append(request)
@@ -174,16 +209,22 @@ class SharedModel:
 
     def _run(self, batch):
         size = sum(request.size for request in batch)
-        self.batches += 1
-        self.items += size
-        self.largest_batch = max(self.largest_batch, size)
+        with self._counted:
+            self.batches += 1
+            self.items += size
+            self.largest_batch = max(self.largest_batch, size)
+            self.batch_sizes[size] += 1
         try:
             if len(batch) == 1:
                 outputs = [self._call_model(batch[0].inputs)]
             else:
-                joined = (torch.cat([request.inputs for request in batch])
-                          if isinstance(batch[0].inputs, torch.Tensor)
-                          else [item for request in batch for item in request.inputs])
+                parts = [request.inputs for request in batch]
+                if isinstance(parts[0], torch.Tensor):
+                    joined = torch.cat(parts)
+                elif isinstance(parts[0], numpy.ndarray):
+                    joined = numpy.concatenate(parts)
+                else:
+                    joined = [item for part in parts for item in part]
                 outputs = _split(self._call_model(joined), [request.size for request in batch])
         except Exception as error:  # noqa: BLE001 - handed to the callers
             if len(batch) == 1:
@@ -199,7 +240,7 @@ class SharedModel:
             request.done = True
 
     def _call_model(self, inputs):
-        with torch.no_grad():
+        with self._model_lock, torch.no_grad():
             return self.model(inputs)
 
 
@@ -211,6 +252,11 @@ def _split(output, sizes):
             raise ValueError(f"the model's output (shape {tuple(output.shape)}) has no first dimension "
                              f"of {total} items to hand back")
         return list(output.split(sizes))
+    if isinstance(output, numpy.ndarray):
+        if output.ndim == 0 or output.shape[0] != total:
+            raise ValueError(f"the model's output (shape {output.shape}) has no first dimension "
+                             f"of {total} items to hand back")
+        return numpy.split(output, numpy.cumsum(sizes)[:-1])
     if isinstance(output, list):
         if len(output) != total:
             raise ValueError(f"the model returned {len(output)} outputs for {total} items")

@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """ONNX model files: their input read from the file itself, and two ways to run them. ONNX Runtime
 when its Python module is importable; else OpenCV's DNN module (Debian's python3-opencv), which
-says nothing about a model's input, so the input is read from the file's protobuf here."""
+says nothing about a model's input, so the input is read from the file's protobuf here.
+
+A loaded model is shared by every session of the process that opens the same file on the same
+backend and device (emi.shared_models): BatchRunner runs the batches that sessions' requests are
+gathered into, one call at a time (OpenCV's nets are not thread-safe), and SharedOnnxModel is what
+a session's task calls."""
 
 import dataclasses
 import os
@@ -81,6 +86,76 @@ def load_onnx(path, backend, device):
         else:
             return OnnxRuntimeModel(onnxruntime, path, inputs[0], outputs, device)
     return OpenCVModel(path, inputs[0], outputs, device)
+
+
+def effective_backend(backend):
+    """What `backend` ("auto", "onnxruntime", "opencv") runs ONNX files with here: "auto" is
+    onnxruntime when its module is importable, else opencv (part of a shared model's key)."""
+    if backend != "auto":
+        return backend
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "opencv"
+    return "onnxruntime"
+
+
+class BatchRunner:
+    """Runs a loaded ONNX model on a batch of any number of images and returns a list with each
+    image's outputs (a list of arrays, each with a first dimension of 1). A model whose batch
+    dimension is open takes the batch in one run; one with a fixed batch size takes it in chunks of
+    that size (the last one padded with zeros), so a model of one image at a time runs the images
+    one after another. Outputs without a batch dimension (a first dimension that is not the
+    chunk's size) are handed back per image by running the images one at a time."""
+
+    def __init__(self, model):
+        self.model = model
+        self.fixed = model.input.shape[0]  # None: open
+        self.runs = 0  # model runs (a batch of 3 on a model of fixed batch 1: 3)
+
+    def __call__(self, blob):
+        count = blob.shape[0]
+        chunk_size = self.fixed or count
+        results = []
+        for start in range(0, count, chunk_size):
+            chunk = blob[start:start + chunk_size]
+            real = chunk.shape[0]
+            if real < chunk_size:
+                chunk = numpy.concatenate([chunk, numpy.zeros((chunk_size - real,) + chunk.shape[1:], chunk.dtype)])
+            outputs = self._run(chunk)
+            if chunk_size == 1:
+                results.append(outputs)
+            elif all(output.ndim > 0 and output.shape[0] == chunk_size for output in outputs):
+                results.extend([output[index:index + 1] for output in outputs] for index in range(real))
+            elif self.fixed is None:
+                results.extend(self._run(chunk[index:index + 1]) for index in range(real))
+            else:
+                shapes = ", ".join(_shape_text(output.shape) for output in outputs)
+                raise ValueError(f"the model takes batches of {chunk_size} images, but its outputs ({shapes}) "
+                                 "have no batch dimension to hand each image its own")
+        return results
+
+    def _run(self, chunk):
+        self.runs += 1
+        return [numpy.asarray(output) for output in self.model.run(numpy.ascontiguousarray(chunk))]
+
+
+class SharedOnnxModel:
+    """What a session's task calls: a loaded model's `input` and `backend`, and `run(blob)`, the
+    model's outputs for the blob's images, through the process's shared, batched model."""
+
+    def __init__(self, model, batched):
+        self.model = model
+        self.batched = batched
+        self.input = model.input
+        self.backend = model.backend
+        self.output_names = model.output_names
+
+    def run(self, blob):
+        per_image = self.batched(blob)
+        if len(per_image) == 1:
+            return per_image[0]
+        return [numpy.concatenate(column) for column in zip(*per_image)]
 
 
 class OnnxRuntimeModel:

@@ -24,6 +24,8 @@ PROGRAM_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "program
 
 DEFAULT_CLIP_LENGTH = 16  # frames per clip for torchvision's video models, as they were trained
 DEFAULT_NMS_THRESHOLD = 0.45  # YOLOX's and YOLOv5's own
+# A shared model's batches (emdetect's and emclassify's max-batch-size, max-batch-delay in ms).
+DEFAULT_MAX_BATCH_SIZE = 8
 
 _sessions = {}
 
@@ -118,7 +120,7 @@ class Session:
             raise ModelSetupError(ModelSetupError.INVALID,
                                   f"backend {backend} runs ONNX files (model=/path/model.onnx); model "
                                   f"{self.model_name} runs on torch: use backend=auto or torch")
-        loaded, module = _shared_torch_model(settings, device, labels)
+        loaded, module = _shared_torch_model(settings, device, labels, self.warnings)
         self.warnings.extend(loaded.warnings)
         self.model_name = loaded.name
         family = loaded.family or _family_of_file(task, model_proc)
@@ -144,7 +146,7 @@ class Session:
                 raise ModelSetupError(ModelSetupError.INVALID,
                                       f"{key.replace('_', '-')}: model {self.model_name} is an ONNX file, which "
                                       "holds its own weights")
-        model = onnx_models.load_onnx(self.model_name, backend, device)
+        model = self.shared_onnx_model(settings, backend, device)
         self.backend = model.backend
         _, channels, height, width = model.input.shape
         if model_proc.resize is not None and len(model_proc.resize) == 2:
@@ -160,8 +162,8 @@ class Session:
                                color_space=model_proc.color_space or "RGB")
             if model_proc.range is not None:
                 steps.value_range = tuple(model_proc.range)
-            batch = model.input.shape[0]
-            settings = {**settings, "batch_size": batch or settings.get("batch_size", 1)}
+            # The shared model runs any number of images (in chunks of a fixed batch size).
+            settings = {**settings, "batch_size": settings.get("batch_size", 1)}
             common = (onnx_models.TorchCallable(model), steps, labels, threshold, interval, "cpu")
             self.task = _classification_task(_family_of_file(task, model_proc), common, model_proc, settings)
             return
@@ -176,6 +178,16 @@ class Session:
             nms_threshold=model_proc.nms_threshold or DEFAULT_NMS_THRESHOLD, input_size=(height, width),
             **_detection_filters(settings, labels))
 
+    def shared_onnx_model(self, settings, backend, device):
+        """The ONNX model of `model`, loaded once per file, backend and device in the process and
+        called in batches by every session that has it (emi.shared_models)."""
+        path = self.model_name
+        key = ("emi.inference.onnx", shared_models.file_identity(path), onnx_models.effective_backend(backend),
+               str(device))
+        model = shared_models.shared_load(key, lambda: onnx_models.load_onnx(path, backend, device))
+        batched = _shared_batched(key, lambda: onnx_models.BatchRunner(model), settings, path, self.warnings)
+        return onnx_models.SharedOnnxModel(model, batched)
+
     def prepare(self, width, height, pixel_format):
         if pixel_format not in FRAME_FORMATS:
             raise ModelSetupError(ModelSetupError.INVALID,
@@ -184,7 +196,8 @@ class Session:
         channels = 3 if pixel_format in ("RGB", "BGR") else 4
         blank = numpy.zeros((height, width, channels), numpy.uint8)
         try:
-            class_count = self.task.dry_run(blank)
+            with shared_models.without_delay():  # no other stream joins a dry run: don't wait for one
+                class_count = self.task.dry_run(blank)
         except ModelSetupError as error:
             raise ModelSetupError(error.reason, f"model {self.model_name}: {error}") from None
         except Exception as error:
@@ -276,7 +289,7 @@ def parse_regions(text):
     return regions or None
 
 
-def _shared_torch_model(settings, device, labels):
+def _shared_torch_model(settings, device, labels, warnings):
     """(the loaded model, what the task calls): one load per model file, weights, torch home and
     device in the process, called in batches by every session (stream) that has it
     (emi.shared_models). Random weights are each session's own."""
@@ -292,10 +305,20 @@ def _shared_torch_model(settings, device, labels):
            shared_models.file_identity(settings.get("model_weights")), os.environ.get("TORCH_HOME", ""),
            str(device), len(labels) if labels else None, bool(settings.get("trust_model_file")))
     loaded = shared_models.shared_load(key, load)
-    batched = shared_models.shared_model(key + ("batched",), lambda: loaded.module,
-                                         max_batch_size=settings.get("max_batch_size", 8),
-                                         max_batch_delay_ms=settings.get("max_batch_delay", 0))
-    return loaded, batched
+    return loaded, _shared_batched(key, lambda: loaded.module, settings, loaded.name, warnings)
+
+
+def _shared_batched(key, model, settings, name, warnings):
+    """The process's batched model of `key` (emi.shared_model) with the element's max-batch-size
+    and max-batch-delay; the element that opened it first set them, and a later one that asks for
+    others is told (in `warnings`)."""
+    size, delay = settings.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE), settings.get("max_batch_delay", 0.0)
+    batched = shared_models.shared_model(key + ("batched",), model, max_batch_size=size, max_batch_delay_ms=delay)
+    if (batched.max_batch_size, batched.max_batch_delay) != (size, delay / 1000.0):
+        warnings.append(f"model {name} is shared with an element that opened it first with max-batch-size="
+                        f"{batched.max_batch_size} and max-batch-delay={batched.max_batch_delay * 1000:g}: those "
+                        f"hold, not {size} and {delay:g}")
+    return batched
 
 
 def _family_of_file(task, model_proc):
