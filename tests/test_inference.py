@@ -639,3 +639,39 @@ def test_a_trusted_pickle_loads_with_a_warning(folder):
     assert str(pickled) in warning and "trust-model-file=true" in warning
     assert sessions.session_warnings("trusted") == []  # each once
     sessions.close_session("trusted")
+
+
+def test_the_counter_templates_detector_programs_of_two_streams_share_one_yolox_net(tmp_path):
+    """The counter template's object_detector.py, loaded once per stream as empycustom loads a
+    program (a module object each), opens YOLOX through emi.inference: one net for both, called
+    through one shared model, each program detecting on its own frames."""
+    import importlib.util
+    import shutil
+
+    from emi import shared_models
+
+    template = os.path.join(ROOT, "templates", "EMI Torch Imagenet Yolo IOU Counter", "resource")
+    model = shutil.copyfile(YOLOX, tmp_path / "detector.onnx")  # a file of its own: a load of its own
+    identity = shared_models.file_identity(str(model))
+    sys.path.insert(0, template)
+    try:
+        programs = []
+        for stream in ("a", "b"):
+            spec = importlib.util.spec_from_file_location(f"object_detector_{stream}",
+                                                          os.path.join(template, "object_detector.py"))
+            program = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(program)
+            program.start({"model": str(model), "labels": COCO_LABELS, "backend": "opencv"})
+            programs.append(program)
+    finally:
+        sys.path.remove(template)
+    key = next(key for key in shared_models._loaded if key[0] == "emi.inference.onnx" and key[1] == identity)
+    assert shared_models.load_count(key) == 1
+    first, second = (program.primary.detector.session.task.model for program in programs)
+    assert first.batched is second.batched and first.model is second.model
+    frames = media_frames("entrance_360p.mp4", [330, 0])
+    found = [program.process_ip(numpy.ascontiguousarray(frame[:, :, ::-1]), {}, {})  # RGB
+             for program, frame in zip(programs, frames)]
+    assert len(found[0]) >= 3 and [item["obj_label"] for item in found[0]] == ["person"] * len(found[0])
+    assert found[0] != found[1]
+    assert first.batched.calls == 2 + 2  # a dry run each, a frame each
