@@ -684,5 +684,89 @@ TEST(EmAiMeta, AFullDiskIsCountedAndReportedNotACrash) {
   EXPECT_EQ(clip_warnings, 1);
 }
 
+// Every batch file of a spool (all its writers' folders), as bytes: the records are in them whole.
+std::string spool_bytes(const fs::path& root) {
+  std::string bytes;
+  std::error_code error;
+  for (fs::recursive_directory_iterator entry(root, error), end; !error && entry != end; entry.increment(error))
+    if (entry->path().extension() == ".batch") bytes += file_text(entry->path());
+  return bytes;
+}
+
+struct FiringsSeen {
+  fs::path spool;
+  int firings = 0;
+  int spooled_when_fired = 0;
+};
+
+// On the thread that posts it: is the fired event's record in the spool already?
+GstBusSyncReply check_spooled_when_fired(GstBus* /*bus*/, GstMessage* message, gpointer data) {
+  auto* seen = static_cast<FiringsSeen*>(data);
+  const GstStructure* structure = gst_message_get_structure(message);
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ELEMENT && gst_structure_has_name(structure, "emi-action-fired")) {
+    const json firing = json::parse(gst_structure_get_string(structure, kDocumentField));
+    ++seen->firings;
+    if (spool_bytes(seen->spool).find(firing["event"].dump()) != std::string::npos) ++seen->spooled_when_fired;
+  }
+  return GST_BUS_PASS;
+}
+
+// A firing in the output (or on the bus) promises its event to Firehose: a kill -9 right after it
+// must not lose the event, so the upload's record is spooled (and synced) before the firing is
+// written or posted. It was the other way round: a kill between the two lost a fired event.
+TEST(EmAiMeta, AnUploadedEventIsSpooledBeforeItsFiringIsReported) {
+  const fs::path dir = scratch_dir("order");
+  Watched watched("emaimeta location=" + (dir / "out.jsonl").string() + " stream-config=" +
+                  write_stream_config(dir, unreachable_upload_rule({{{"key", "probability"}, {"operator", ">="},
+                                                                     {"value", 20}}}))
+                      .string() +
+                  unreachable_upload_settings(dir));
+  FiringsSeen seen{dir / "spool" / "s"};
+  gst_bus_set_sync_handler(watched.bus.get(), check_spooled_when_fired, &seen, nullptr);
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  for (guint64 index = 0; index < 3; ++index)
+    ASSERT_TRUE(push_and_pull(harness.get(), frame_with_result(index, 30.0 + index)));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());  // every signal handled
+  gst_bus_set_sync_handler(watched.bus.get(), nullptr, nullptr, nullptr);
+  EXPECT_EQ(seen.firings, 3);
+  EXPECT_EQ(seen.spooled_when_fired, 3);
+}
+
+// Records the disk refused wait in memory; those still there when the uploader is destroyed (the
+// element stopping) are lost. They are counted in `dropped`, read after the stop as `emi run`
+// does; they were only warned about (the count was taken before the uploader was destroyed).
+TEST(EmAiMeta, RecordsLostAsTheUploaderStopsAreCountedInDropped) {
+  const fs::path dir = scratch_dir("dropped");
+  json rules = unreachable_upload_rule({{{"key", "probability"}, {"operator", ">="}, {"value", 20}}});
+  rules[0]["action"]["deliveryStreamName"] = "emi-dropped-" + std::to_string(getpid());
+  Watched watched("emaimeta stream-config=" + write_stream_config(dir, rules).string() +
+                  unreachable_upload_settings(dir));
+  HarnessPtr harness = harness_for(watched, "RGBA", 32, 32);
+  // Files may not grow past 4 bytes (a batch file's magic is 8): the disk refuses every record.
+  struct rlimit saved {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const struct rlimit tiny { 4, saved.rlim_max };
+  void (*saved_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+  for (guint64 index = 0; index < 3; ++index)
+    push_and_pull(harness.get(), frame_with_result(index, 50.0 + index));
+  gst_harness_push_event(harness.get(), gst_event_new_eos());
+  const guint64 while_running = watched.counter("dropped");
+  gst_element_set_state(watched.element.get(), GST_STATE_NULL);  // the uploader is destroyed
+  const guint64 after_stop = watched.counter("dropped");
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, saved_handler);
+
+  EXPECT_EQ(while_running, 0u);  // held in memory: not lost yet
+  EXPECT_EQ(after_stop, 3u);
+  EXPECT_EQ(watched.counter("rejected"), 0u);
+  int lost_warnings = 0;
+  for (const MessagePtr& warning : watched.take(GST_MESSAGE_WARNING))
+    if (text_of(warning.get()).message.find("3 records the disk refused were held in memory and are lost") !=
+        std::string::npos)
+      ++lost_warnings;
+  EXPECT_EQ(lost_warnings, 1);
+}
+
 }  // namespace
 }  // namespace emi::test

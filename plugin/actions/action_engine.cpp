@@ -313,9 +313,11 @@ void ActionEngine::handle(const Signal& signal) {
       json firing = {{"rule_name", rule.name}, {"action", rule.action_json}, {"event", event},
                      {"frame_num", frame_num}, {"pts", signal.pts}};
       GST_LOG("rule \"%s\" fired on frame %s", rule.name.c_str(), frame_num.dump().c_str());
+      // The action first: an upload's record is spooled (synced) before the firing is written
+      // or posted, so a process killed in between never leaves a firing whose event is lost.
+      runner_.run(Firing{rule, event, signal.pts, signal.segment});
       write_line(json{{"firing", firing}}.dump(-1, ' ', false, json::error_handler_t::replace));
       reporter_.fired(firing);
-      runner_.run(Firing{rule, event, signal.pts, signal.segment});
     }
   }
 }

@@ -44,10 +44,12 @@
 #include <optional>
 #include <string>
 
+#include <map>
 #include <set>
 
 #include "actions/action_engine.h"
 #include "actions/rule_actions.h"
+#include "actions/upload/firehose_uploader.h"
 #include "common/gst_ptr.h"
 #include "document/frame_document.h"
 #include "embed/python_host.h"
@@ -131,10 +133,21 @@ struct _GstEmAiMeta {
   BusReporter reporter;
   // Every location this element wrote: never truncated again (a restart appends).
   std::set<std::string> written_locations;
-  // The uploads' counts when the last run's actions ended (under the object lock).
-  guint64 uploads_dropped_at_stop;
-  guint64 uploads_rejected_at_stop;
+  // The process's upload totals of the upload rules' delivery streams at the last start (under the
+  // object lock): `dropped` and `rejected` are what they grew by since. An uploader's own counts
+  // die with it, and it drops what it held only in memory as it is destroyed, after stop.
+  std::map<std::string, emi::aws::UploadTotals> upload_baseline;
 };
+
+// `dropped` (or `rejected`) of the uploads since the last start; the object lock is held.
+static guint64 uploads_since_start(GstEmAiMeta* self, bool rejected) {
+  guint64 count = 0;
+  for (const auto& [stream, baseline] : self->upload_baseline) {
+    const emi::aws::UploadTotals now = emi::aws::process_upload_totals(stream);
+    count += rejected ? now.rejected - baseline.rejected : now.dropped - baseline.dropped;
+  }
+  return count;
+}
 
 // Ends the run: the engine first (its worker runs the actions), then the actions, under the
 // object lock (get_property reads their counts).
@@ -142,10 +155,6 @@ static void reset(GstEmAiMeta* self) {
   self->runtime.engine.reset();
   std::unique_ptr<emi::RuleActions> actions;
   GST_OBJECT_LOCK(self);
-  if (self->runtime.actions) {
-    self->uploads_dropped_at_stop = self->runtime.actions->uploads_dropped();
-    self->uploads_rejected_at_stop = self->runtime.actions->uploads_rejected();
-  }
   actions = std::move(self->runtime.actions);
   GST_OBJECT_UNLOCK(self);
   actions.reset();  // outside the lock: it may post warnings
@@ -259,14 +268,8 @@ static void gst_em_ai_meta_get_property(GObject* object, guint prop_id, GValue* 
     case PROP_DROPPED_FRAMES:
       g_value_set_uint64(value, self->runtime.actions ? self->runtime.actions->frames_dropped() : 0);
       break;
-    case PROP_DROPPED:
-      g_value_set_uint64(value, self->runtime.actions ? self->runtime.actions->uploads_dropped()
-                                                      : self->uploads_dropped_at_stop);
-      break;
-    case PROP_REJECTED:
-      g_value_set_uint64(value, self->runtime.actions ? self->runtime.actions->uploads_rejected()
-                                                      : self->uploads_rejected_at_stop);
-      break;
+    case PROP_DROPPED: g_value_set_uint64(value, uploads_since_start(self, false)); break;
+    case PROP_REJECTED: g_value_set_uint64(value, uploads_since_start(self, true)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -312,8 +315,7 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
   reset(self);
   self->counters.reset();
   GST_OBJECT_LOCK(self);
-  self->uploads_dropped_at_stop = 0;
-  self->uploads_rejected_at_stop = 0;
+  self->upload_baseline.clear();
   GST_OBJECT_UNLOCK(self);
   self->paced_frames = 0;
   self->lost_clips = 0;
@@ -344,6 +346,15 @@ static gboolean gst_em_ai_meta_start(GstBaseTransform* transform) {
                         ("%s: rule %s is run by EDGEMATRIX's device agent, not here: ignored",
                          emi::rules::quotable_config_path(settings.stream_config).c_str(), skipped.c_str()),
                         (nullptr));
+  }
+  {
+    std::map<std::string, emi::aws::UploadTotals> baseline;
+    for (const emi::rules::Rule& rule : engine_settings.stream_config.rules)
+      if (rule.action == emi::rules::ActionKind::kUpload)
+        baseline[rule.upload.delivery_stream_name] = emi::aws::process_upload_totals(rule.upload.delivery_stream_name);
+    GST_OBJECT_LOCK(self);
+    self->upload_baseline = std::move(baseline);
+    GST_OBJECT_UNLOCK(self);
   }
   emi::RuleActionSettings action_settings;
   action_settings.record_dir = settings.record_dir;
@@ -510,6 +521,7 @@ static void gst_em_ai_meta_finalize(GObject* object) {
   self->counters.~EngineCounters();
   self->reporter.~BusReporter();
   self->written_locations.~set();
+  self->upload_baseline.~map();
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
@@ -640,8 +652,7 @@ static void gst_em_ai_meta_init(GstEmAiMeta* self) {
   new (&self->lost_clips) std::atomic<guint64>(0);
   new (&self->reporter) BusReporter(self);
   new (&self->written_locations) std::set<std::string>();
-  self->uploads_dropped_at_stop = 0;
-  self->uploads_rejected_at_stop = 0;
+  new (&self->upload_baseline) std::map<std::string, emi::aws::UploadTotals>();
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
   // Not passthrough: a frame without a document gets one, so its signal has the frame's fields.
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), FALSE);

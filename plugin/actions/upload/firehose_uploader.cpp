@@ -11,6 +11,7 @@
 #include <ctime>
 #include <deque>
 #include <list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -44,6 +45,26 @@ bool same(const Credentials& a, const Credentials& b) {
          a.session_token == b.session_token;
 }
 
+// The process's totals per delivery stream (process_upload_totals).
+struct TotalsRegistry {
+  std::mutex mutex;
+  std::map<std::string, UploadTotals> totals;
+};
+
+TotalsRegistry& totals_registry() {
+  static TotalsRegistry registry;
+  return registry;
+}
+
+void add_to_totals(const std::string& delivery_stream_name, std::uint64_t dropped, std::uint64_t rejected) {
+  if (dropped == 0 && rejected == 0) return;
+  TotalsRegistry& registry = totals_registry();
+  const std::lock_guard lock(registry.mutex);
+  UploadTotals& totals = registry.totals[delivery_stream_name];
+  totals.dropped += dropped;
+  totals.rejected += rejected;
+}
+
 std::string utc_now() {
   const std::time_t now = std::time(nullptr);
   std::tm parts{};
@@ -67,6 +88,9 @@ class FirehoseUploader::Impl {
   std::size_t pending() const;
   std::uint64_t dropped() const { return dropped_; }
   std::uint64_t rejected() const { return rejected_; }
+  // Counts here and in the process's totals for the delivery stream.
+  void count_dropped(std::uint64_t records);
+  void count_rejected(std::uint64_t records);
   const FirehoseSettings& settings() const { return settings_; }
 
  private:
@@ -210,7 +234,7 @@ FirehoseUploader::Impl::~Impl() {
     if (batch.folder == nullptr) lost += batch.records;
   }
   if (lost > 0) {
-    dropped_ += lost;
+    count_dropped(lost);
     report(description_ + ": " + std::to_string(lost) +
            " records the disk refused were held in memory and are lost as the uploader stops");
   }
@@ -220,7 +244,7 @@ FirehoseUploader::Impl::~Impl() {
 void FirehoseUploader::Impl::enqueue(std::string record) {
   record += '\n';
   if (record.size() > settings_.max_record_bytes) {
-    ++dropped_;
+    count_dropped(1);
     report(description_ + ": a record of " + std::to_string(record.size()) +
            " bytes (with its newline) is over max_record_bytes (" + std::to_string(settings_.max_record_bytes) +
            "): dropped, not sent");
@@ -231,7 +255,7 @@ void FirehoseUploader::Impl::enqueue(std::string record) {
   {
     const std::lock_guard lock(mutex_);
     if (spool_bytes_ + record.size() > settings_.max_spool_bytes) {
-      ++dropped_;
+      count_dropped(1);
       problem = "a record could not be spooled: the spool " + spool_root_.string() + " holds " +
                 std::to_string(spool_bytes_) + " bytes of records not yet delivered, max_spool_bytes is " +
                 std::to_string(settings_.max_spool_bytes) + "; dropped";
@@ -578,7 +602,7 @@ std::vector<std::string> FirehoseUploader::Impl::read_batch(const Batch& batch) 
   const spool::Folder& folder = batch.folder->spool;
   const spool::fs::path path = folder.batch_path(batch.id);
   if (!spool::fs::exists(path)) {
-    dropped_ += batch.records;
+    count_dropped(batch.records);
     report(description_ + ": spool batch " + path.string() + " was removed by someone else; its " +
            std::to_string(batch.records) + " records are lost");
     return {};
@@ -595,7 +619,7 @@ std::vector<std::string> FirehoseUploader::Impl::read_batch(const Batch& batch) 
                                [this](const std::string& record) { return record.size() > settings_.max_record_bytes; }),
                 records.end());
   const std::size_t oversized = whole_records - records.size();
-  dropped_ += oversized + (parsed.damaged_bytes > 0 ? 1 : 0);
+  count_dropped(oversized + (parsed.damaged_bytes > 0 ? 1 : 0));
   if (parsed.damaged_bytes > 0)
     report(description_ + ": the last " + std::to_string(parsed.damaged_bytes) + " bytes of " + path.string() +
            " are not a whole record (a write cut short when the process stopped, or damage): dropped");
@@ -652,7 +676,7 @@ void FirehoseUploader::Impl::settle(const std::vector<RequestEntry>& entries, co
     batch.contents = std::move(remaining);
     if (batch.records == 0) retire_batch(index);
   }
-  rejected_ += refused;
+  count_rejected(refused);
   if (refused > 0)
     report(description_ + ": Firehose refused " + std::to_string(refused) + " records for good (" +
            redact(answer.problem, credentials()) + "); they are in " + spool::rejected_path(spool_root_).string());
@@ -745,6 +769,16 @@ void FirehoseUploader::Impl::after_failure(Failure failure, const std::string& p
          " records wait in " + spool_root_.string() + ", next attempt in " + std::to_string(delay.count()) + " ms");
 }
 
+void FirehoseUploader::Impl::count_dropped(std::uint64_t records) {
+  dropped_ += records;
+  add_to_totals(settings_.delivery_stream_name, records, 0);
+}
+
+void FirehoseUploader::Impl::count_rejected(std::uint64_t records) {
+  rejected_ += records;
+  add_to_totals(settings_.delivery_stream_name, 0, records);
+}
+
 void FirehoseUploader::Impl::recount(std::int64_t records, std::int64_t bytes) {
   if (records == 0 && bytes == 0) return;
   {
@@ -786,6 +820,13 @@ std::size_t FirehoseUploader::pending() const { return impl_->pending(); }
 std::uint64_t FirehoseUploader::dropped() const { return impl_->dropped(); }
 
 std::uint64_t FirehoseUploader::rejected() const { return impl_->rejected(); }
+
+UploadTotals process_upload_totals(const std::string& delivery_stream_name) {
+  TotalsRegistry& registry = totals_registry();
+  const std::lock_guard lock(registry.mutex);
+  const auto found = registry.totals.find(delivery_stream_name);
+  return found != registry.totals.end() ? found->second : UploadTotals{};
+}
 
 const FirehoseSettings& FirehoseUploader::settings() const { return impl_->settings(); }
 

@@ -100,7 +100,7 @@ class FirehoseUploader {
   // Records in the spool (or held in memory), not yet confirmed.
   std::size_t pending() const;
   // Records lost: over max_record_bytes or max_spool_bytes, damaged on disk, or held in memory
-  // when the uploader was destroyed.
+  // when the uploader was destroyed (counted as it is destroyed: process_upload_totals has it).
   std::uint64_t dropped() const;
   // Records Firehose refused for good, now in the dead-letter file.
   std::uint64_t rejected() const;
@@ -113,5 +113,14 @@ class FirehoseUploader {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// What every uploader of this process to `delivery_stream_name` dropped and had refused for good,
+// since the process started. These go on counting what an uploader loses while it is destroyed
+// (records the disk refused, held only in memory), when its own dropped() can't be read any more.
+struct UploadTotals {
+  std::uint64_t dropped = 0;
+  std::uint64_t rejected = 0;
+};
+UploadTotals process_upload_totals(const std::string& delivery_stream_name);
 
 }  // namespace emi::aws
