@@ -7,8 +7,10 @@ Each scenario runs tests/firehose_fault_writer (built with the tests) against te
 on 127.0.0.1: every fault the server can play, records refused for good, a kill -9 mid-upload
 followed by a second run on the same spool, a spool on a full disk, and two soaks (4x and 40x the
 events, a fault every 4th request) whose peak RSS shows whether memory grows with the events.
+The last row is `emi run` itself killed (-9) mid-upload and mid-clip, then run again
+(tests/kill_run.py): its events are one a frame, as many as fired before the kill.
 
-    bench/faults.py [--build-dir build] [--events 500]
+    bench/faults.py [--build-dir build] [--events 500] [--no-emi-run]
 """
 
 import argparse
@@ -98,6 +100,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--build-dir', default=os.path.join(ROOT, 'build'))
     parser.add_argument('--events', type=int, default=500)
+    parser.add_argument('--no-emi-run', action='store_true', help='leave out the kill -9 of emi run')
     options = parser.parse_args()
     binary = os.path.join(options.build_dir, 'tests', 'firehose_fault_writer')
     if not os.path.exists(binary):
@@ -140,7 +143,33 @@ def main():
         rss = max(summary['max_rss_kib'] for summary in summaries) / 1024
         print(f'{name:32} {fired:6} {len(delivered):9} {duplicated:10} {refused:7} {dropped:7} {lost:5} '
               f'{seconds:7.1f} {rss:6.1f} MiB  {notes}')
+    if not options.no_emi_run:
+        total_lost += emi_run_killed(options.build_dir)
     return 1 if total_lost else 0
+
+
+def emi_run_killed(build_dir):
+    """The kill -9 of `emi run` row (tests/kill_run.py); returns what was lost or dropped."""
+    sys.path.insert(0, os.path.join(ROOT, 'tests'))
+    import kill_run
+    environment = {**os.environ, 'GST_PLUGIN_PATH': os.path.join(os.path.abspath(build_dir), 'plugin'),
+                   'PYTHONPATH': os.path.join(ROOT, 'python')}
+    folder = tempfile.mkdtemp(prefix='emi-faults-run-')
+    started = time.monotonic()
+    try:
+        result = kill_run.kill_mid_upload_and_clip(folder, environment)
+        frames, _ = kill_run.decoded_frames_and_duration(result['clip'])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    seconds = time.monotonic() - started
+    summary = result['second_summary']
+    dropped, refused = summary['uploads_dropped'], summary['uploads_rejected']
+    lost = len(result['lost'])
+    notes = (f"in flight {result['in_flight']}, spooled at the kill {result['spooled_after_kill']}, "
+             f"killed clip plays {frames} frames")
+    print(f'{"kill -9 emi run, rerun":32} {len(result["fired"]):6} {len(result["delivered"]):9} '
+          f'{result["duplicated"]:10} {refused:7} {dropped:7} {lost:5} {seconds:7.1f} {"-":>9}  {notes}')
+    return lost + dropped
 
 
 if __name__ == '__main__':

@@ -147,7 +147,8 @@ struct ClipPipeline {
 
 // appsrc ! mp4mux ! filesink. No parser: the encoder's h264parse already gives avc access units
 // with codec_data, as mp4mux takes them. Fragmented: the moov goes first and each fragment is
-// complete when written, so the file plays whatever happens to the process.
+// complete when written, so the file plays whatever happens to the process; unbuffered, so what
+// is written is in the file (the page cache) at once, not in the process.
 ClipPipeline make_clip_pipeline(const std::string& path, GstCaps* encoded_caps, unsigned fragment_milliseconds) {
   ClipPipeline clip{new_pipeline()};
   GstElement* source = add_element(clip.pipeline.get(), "appsrc");
@@ -158,6 +159,9 @@ ClipPipeline make_clip_pipeline(const std::string& path, GstCaps* encoded_caps, 
                nullptr);
   g_object_set(muxer, "fragment-duration", fragment_milliseconds, nullptr);
   g_object_set(sink, "location", path.c_str(), nullptr);
+  // Each fragment reaches the file as mp4mux pushes it. filesink's stdio buffer (64 KiB) held a
+  // dozen fragments of a small clip in the process, and a kill -9 took them with it.
+  gst_util_set_object_arg(G_OBJECT(sink), "buffer-mode", "unbuffered");
   // By the video pad's name: linking by caps would take mp4mux's first request pad, audio_%u.
   if (!gst_element_link_pads(source, "src", muxer, "video_%u") || !gst_element_link(muxer, sink))
     throw std::runtime_error("record: cannot link the muxing pipeline of " + path);
