@@ -277,3 +277,138 @@ def test_streams_share_one_model_loaded_once_and_get_their_own_results(tmp_path,
                   if "frame" in line]
         assert [frame["emcustom"][0]["probability"] for frame in frames] == [10.0 * frame["frame_num"] for frame in frames]
         assert len(frames) == 40
+
+
+def _system_plugin(name):
+    """Registers the system's GStreamer plugin `name` in this process when the test registry lacks
+    it (tests/meson.build links only the plugins most tests use); skips the test when it is absent."""
+    registry = Gst.Registry.get()
+    if registry.find_plugin(name) is not None:
+        return
+    known = registry.find_plugin("coreelements")
+    folder = os.path.dirname(os.path.realpath(known.get_filename()))
+    path = os.path.join(folder, f"libgst{name}.so")
+    if not os.path.exists(path):
+        pytest.skip(f"no GStreamer plugin {path}")
+    Gst.Plugin.load_file(path)
+
+
+class _CameraServer(http.server.ThreadingHTTPServer):
+    """An HTTP camera on loopback: multipart MJPEG (multipart/x-mixed-replace), a frame every 1/30 s,
+    as IP cameras serve it. Each connection sends `frames_per_connection` frames; the last
+    connection (after `drops` of them) then ends the stream, the others drop the connection with a
+    TCP reset once `delivered(frames so far)` is true (the app has them). After each drop the
+    camera is down for `down_requests` requests (503), then serves again."""
+
+    daemon_threads = True
+
+    def __init__(self, frames_per_connection, drops, down_requests, delivered):
+        import cv2
+        import numpy
+
+        self.frames_per_connection = frames_per_connection
+        self.drops = drops
+        self.down_requests = down_requests
+        self.delivered = delivered
+        self.jpegs = []
+        for index in range(frames_per_connection * (drops + 1)):
+            image = numpy.zeros((72, 96, 3), numpy.uint8)
+            cv2.circle(image, (8 + index % 80, 36), 8, (255, 255, 255), -1)
+            self.jpegs.append(cv2.imencode(".jpg", image)[1].tobytes())
+        self.lock = threading.Lock()
+        self.requests = []       # (when, "frames" or "503")
+        self.connections = 0     # that served frames
+        self.down_left = 0
+        self.sent = 0
+        super().__init__(("127.0.0.1", 0), _CameraHandler)
+
+
+class _CameraHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):
+        import struct
+
+        server = self.server
+        with server.lock:
+            down = server.down_left > 0
+            server.down_left -= 1 if down else 0
+            server.requests.append((time.monotonic(), "503" if down else "frames"))
+            connection = server.connections
+            server.connections += 0 if down else 1
+        if down:
+            self.send_error(503)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        pace = time.monotonic()
+        for _ in range(server.frames_per_connection):
+            data = server.jpegs[server.sent]
+            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                             % (len(data), data))
+            self.wfile.flush()
+            server.sent += 1
+            pace += 1 / 30
+            time.sleep(max(0.0, pace - time.monotonic()))  # a camera's frame rate
+        if connection == server.drops:
+            self.wfile.write(b"--frame--\r\n")  # the end of the stream
+            return
+        deadline = time.monotonic() + 60
+        while not server.delivered(server.sent) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with server.lock:
+            server.down_left = server.down_requests
+        # A reset, not a close: the connection is lost, as when a camera goes away.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_live_camera_that_drops_after_frames_flowed_reconnects_and_its_frames_flow_again(
+        tmp_path, monkeypatch):
+    """An MJPEG camera over HTTP delivers frames, drops the connection (TCP reset), answers 503
+    for a while, then streams again; twice. The stream reconnects with back-off, starting from
+    the first back-off after each outage, says so (its summary's outages), every frame the camera
+    sent goes through the app, in order; the test pattern beside it
+    runs on untouched."""
+    for plugin in ("multipart", "jpeg"):
+        _system_plugin(plugin)
+    monkeypatch.setattr(streams, "FIRST_BACKOFF_SECONDS", 0.2)
+    monkeypatch.setattr(runner, "TEST_PATTERN_FRAMES", 120)
+    out = tmp_path / "out"
+    signals = out / "cam" / runner.SIGNALS_NAME
+
+    def delivered(count):
+        """The app wrote the signals of `count` frames (the camera drops only then)."""
+        return signals.exists() and sum(line.startswith('{"frame"') for line in open(signals)) >= count
+
+    frames, drops = 15, 2
+    server = _CameraServer(frames, drops=drops, down_requests=2, delivered=delivered)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = emi_app.load_app(make_app(str(tmp_path / "app")))
+        paths = [write_stream(str(tmp_path), "cam", f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"),
+                 write_stream(str(tmp_path), "pattern", "test")]
+        summary = streams.run_streams(app, streams.stream_specs(paths, str(out)), out=QUIET)
+    finally:
+        server.shutdown()
+        server.server_close()
+    by_id = {stream["stream_id"]: stream for stream in summary["streams"]}
+    camera, pattern = by_id["cam"], by_id["pattern"]
+    assert camera["state"] == "finished" and "error" not in camera, camera
+    assert camera["frames"] == frames * (drops + 1) == server.sent
+    assert [outage["at_frame"] for outage in camera["outages"]] == [frames * (index + 1) for index in range(drops)]
+    for outage in camera["outages"]:
+        # Each outage backs off from the first wait, doubling; frames came again after it.
+        assert outage["backoffs_s"] == [0.2 * 2 ** index for index in range(len(outage["backoffs_s"]))]
+        assert outage["backoffs_s"] and outage["down_s"] >= sum(outage["backoffs_s"][:-1])
+    assert camera["reconnects"] == sum(len(outage["backoffs_s"]) for outage in camera["outages"])
+    assert [kind for _, kind in server.requests].count("frames") == drops + 1
+    assert camera["frame_times"] == "wall-clock"  # a live source
+    numbers = [line["frame"][0]["frame_num"] for line in signal_lines(signals) if "frame" in line]
+    assert numbers == list(range(frames * (drops + 1)))
+    assert (pattern["state"], pattern["frames"], pattern["reconnects"], pattern["outages"]) == \
+        ("finished", 120, 0, [])

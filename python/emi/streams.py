@@ -16,10 +16,14 @@ A stream's input is its config's `location`:
                                from the stream config's folder
 Sources are elements with their properties set: nothing the config says is parsed as a pipeline.
 
-A live stream whose source fails (the camera is gone, the RTSP server is down) gets a new source
-after a back-off (1 s, doubling up to 30 s), while the rest of its pipeline, its files and its
-counts go on; a movie that can't be read is an error for that stream alone. Ctrl-C ends every
-stream with valid files (a second Ctrl-C stops at once).
+A live stream whose source fails (the camera is gone, the RTSP server is down, the connection is
+reset) gets a new source after a back-off (1 s, doubling up to 30 s, and from 1 s again once
+frames flow), while the rest of its pipeline, its files and its counts go on; the summary lists
+each outage (`outages`: the frame it came at, the error, the back-offs, how long until frames came
+again) and the progress line says how often the source was lost. A live source that ends its
+stream without an error (EOS: the server closed it) ends the stream. A movie that can't be read
+is an error for that stream alone. Ctrl-C ends every stream with valid files (a second Ctrl-C
+stops at once).
 """
 
 import collections
@@ -191,6 +195,9 @@ def source_bin(location, app, name="source", start_time_ns=-1):
         decode = _make("uridecodebin")
         decode.set_property("uri", location if _is_uri(location) else _file_uri(location))
         decode.connect("pad-added", _link_video_pad, media_time)
+        if _is_live(location):
+            decode.connect("source-setup", _live_network_source)
+            decode.connect("deep-element-added", _single_stream_demuxer)
         head = []
         source.add(decode)
     for element in head + tail:
@@ -201,6 +208,27 @@ def source_bin(location, app, name="source", start_time_ns=-1):
             raise runner.RunError(f"input {location}: can't link {upstream.get_name()} to {downstream.get_name()}")
     source.add_pad(Gst.GhostPad.new("src", tail[-1].get_static_pad("src")))
     return source
+
+
+def _live_network_source(decode, element):
+    """An HTTP camera (souphttpsrc) is a live source: its frames are stamped with the pipeline's
+    running time as they arrive (as rtspsrc's and v4l2src's are), so they keep going forward
+    when a new source replaces a lost one, and their documents keep the wall clock. Without it a
+    multipart MJPEG stream's frames have no time at all, and a new connection's would start again
+    at 0."""
+    if element.find_property("is-live") is not None and element.find_property("do-timestamp") is not None:
+        element.set_property("is-live", True)
+        element.set_property("do-timestamp", True)
+
+
+def _single_stream_demuxer(decode, sub_bin, element):
+    """An HTTP camera's MJPEG (multipart/x-mixed-replace) holds one stream: told so, multipartdemux
+    says it has no more pads after the first, and decodebin passes frames on as they come instead
+    of holding them until its queue overruns (a second of video), or until the connection ends,
+    when a dropped connection loses them."""
+    factory = element.get_factory()
+    if factory is not None and factory.get_name() == "multipartdemux":
+        element.set_property("single-stream", True)
 
 
 def _link_video_pad(decode, pad, first):
@@ -236,6 +264,13 @@ class Stream:
         self._downstream_pad = None  # where the source's frames go
         self.roi_element = None      # emroi dropping objects outside the stream's regions
         self.ignored = []
+        # Each time the live source was lost: {"at_frame": frames out of the app then, "error": its
+        # first line, "backoffs_s": the waits before each attempt, "down_s": seconds until frames
+        # came again (None: not yet)}.
+        self.outages = []
+        self._outage = None          # the outage going on
+        self._failed_source = None   # the source that posted an error: its EOS is not the stream's
+        self._last_pts = None        # of the live source's last frame
 
     # -- building -----------------------------------------------------------------------------
     def build(self):
@@ -254,14 +289,46 @@ class Stream:
         self.roi_element = self.pipeline.get_by_name("roi")  # build_pipeline put it in (emi.roi)
         self.aimeta.set_property("stream-id", self.spec.stream_id)
         self.aimeta.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._left_app)
+        bus = self.pipeline.get_bus()
+        bus.enable_sync_message_emission()
+        bus.connect("sync-message::error", self._on_error_now)
+
+    def _on_error_now(self, bus, message):
+        """In the thread that posts it: a source that fails then sends EOS (GstBaseSrc does, after
+        posting its error), which must not end a live stream that is about to reconnect."""
+        source = self.source
+        if source is not None and self.from_source(message):
+            self._failed_source = source
 
     def _new_source(self):
         self.source = source_bin(self.spec.location, self.app, f"source{self.reconnects}", self.start_time_ns)
         self.source.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self._left_source)
+        if self.spec.live:
+            self.source.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self._source_event,
+                                                        self.source)
         return self.source
+
+    def _source_event(self, pad, info, source):
+        if info.get_event().type == Gst.EventType.EOS and self._failed_source is source:
+            return Gst.PadProbeReturn.DROP  # the end of a lost source: a new one follows
+        return Gst.PadProbeReturn.OK
 
     def _left_source(self, pad, info):
         buffer = info.get_buffer()
+        if self.spec.live:
+            if buffer.pts == Gst.CLOCK_TIME_NONE and self._last_pts is not None:
+                # A live frame without a time: multipartdemux times only the first frame of what
+                # it reads at once, and the others came with it. Just after that one, so that the
+                # annotated video's encoder keeps it.
+                buffer.pts = self._last_pts + Gst.MSECOND
+            if buffer.pts != Gst.CLOCK_TIME_NONE:
+                self._last_pts = buffer.pts
+        outage = self._outage
+        if outage is not None:  # frames again: the outage is over, and the next one backs off from the start
+            outage["down_s"] = round(self.clock() - outage["lost_at"], 2)
+            self._outage = None
+            self.backoff = FIRST_BACKOFF_SECONDS
+            self.error = None
         if len(self.entered) < 1000:  # frames a stage drops never come out: keep the map bounded
             self.entered[buffer.pts] = time.monotonic()
         return Gst.PadProbeReturn.OK
@@ -304,6 +371,11 @@ class Stream:
         self._drop_source()
         self.error = text
         self.state = "reconnecting"
+        if self._outage is None:
+            self._outage = {"at_frame": self.frames, "error": text.splitlines()[0] if text else "",
+                            "backoffs_s": [], "down_s": None, "lost_at": self.clock()}
+            self.outages.append(self._outage)
+        self._outage["backoffs_s"].append(self.backoff)
         self.retry_at = self.clock() + self.backoff
         self.backoff = min(self.backoff * 2, MAX_BACKOFF_SECONDS)
 
@@ -379,7 +451,10 @@ class Stream:
         text = {"stream_id": self.spec.stream_id, "location": self.spec.location, "state": self.state,
                 "frames": self.frames, "seconds": round(elapsed, 2),
                 "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,
-                "reconnects": self.reconnects, "latency_ms": self.latency_percentiles(),
+                "reconnects": self.reconnects,
+                "outages": [{key: value for key, value in outage.items() if key != "lost_at"}
+                            for outage in self.outages],
+                "latency_ms": self.latency_percentiles(),
                 "frame_times": self.frame_times()}
         if self.aimeta is not None:
             text.update({"signals": self.aimeta.get_property("signals"),
@@ -412,6 +487,8 @@ class Stream:
         text = f"{self.spec.stream_id}: frames {self.frames}  {fps:.1f} fps"
         if self.aimeta is not None:
             text += f"  events {self.aimeta.get_property('events')}"
+        if self.outages:
+            text += f"  source lost {len(self.outages)}x"
         if self.state == "reconnecting":
             text += f"  reconnecting in {max(0.0, self.retry_at - self.clock()):.0f} s ({self.error.splitlines()[0]})"
         elif self.state != "running":
