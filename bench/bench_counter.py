@@ -43,6 +43,8 @@ from gi.repository import Gst  # noqa: E402
 from emi import app as emi_app  # noqa: E402
 from emi import runner  # noqa: E402
 
+import plain_yolox  # noqa: E402  (beside this script)
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TEMPLATE = os.path.join(ROOT, "templates", "EMI Torch Imagenet Yolo IOU Counter")
 YOLOX = os.path.join(ROOT, "resource", "models", "yolox_nano.onnx")
@@ -110,26 +112,14 @@ def plain_loop(interval):
     classifier = squeezenet1_1(weights=None).eval()
     mean = numpy.array([0.485, 0.456, 0.406], numpy.float32)
     std = numpy.array([0.229, 0.224, 0.225], numpy.float32)
-    grids, strides = [], []
-    for stride in (8, 16, 32):
-        cells = YOLOX_SIZE // stride
-        y, x = numpy.mgrid[0:cells, 0:cells]
-        grids.append(numpy.stack([x.ravel(), y.ravel()], 1))
-        strides.append(numpy.full((cells * cells, 1), stride))
-    grid, stride = numpy.concatenate(grids).astype(numpy.float32), numpy.concatenate(strides).astype(numpy.float32)
+    grid, stride = plain_yolox.anchor_grid(YOLOX_SIZE)
     scale = YOLOX_SIZE / SIZE
 
     def detect(frame):
         canvas = cv2.resize(frame, (YOLOX_SIZE, YOLOX_SIZE))  # square into square: no padding
         net.setInput(canvas.transpose(2, 0, 1)[numpy.newaxis].astype(numpy.float32))
-        output = net.forward()[0]
-        scores = output[:, 4] * output[:, 5]
-        rows = numpy.flatnonzero(scores >= 0.3)
-        centres = (output[rows, :2] + grid[rows]) * stride[rows]
-        sizes = numpy.exp(output[rows, 2:4]) * stride[rows]
-        boxes = numpy.concatenate([centres - sizes / 2, sizes], 1) / scale
-        kept = numpy.asarray(cv2.dnn.NMSBoxes(boxes.tolist(), scores[rows].tolist(), 0.3, 0.45)).reshape(-1)
-        return [(x, y, x + w, y + h) for x, y, w, h in boxes[kept].tolist()]
+        boxes, _ = plain_yolox.people(net.forward()[0], grid, stride, 0.3)
+        return [(x, y, x + w, y + h) for x, y, w, h in (boxes / scale).tolist()]
 
     capture = cv2.VideoCapture(CLIP)
     tracks, next_id, confirmed, frames, boxes = [], 1, 0, 0, []

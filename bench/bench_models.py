@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import model_fixtures as fixtures  # noqa: E402
 
 import interleaved  # noqa: E402
+import plain_yolox  # noqa: E402
 
 WIDTH, HEIGHT = 640, 360
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -105,13 +106,7 @@ def street_frames(count):
 def yolox_step(threshold=0.3, nms_threshold=0.45):
     """YOLOX-Nano as one would write it with OpenCV: the person boxes of an RGBA frame."""
     net = cv2.dnn.readNetFromONNX(YOLOX)
-    grids, strides = [], []
-    for stride in (8, 16, 32):
-        cells = YOLOX_SIZE // stride
-        y, x = numpy.mgrid[0:cells, 0:cells]
-        grids.append(numpy.stack([x.ravel(), y.ravel()], 1))
-        strides.append(numpy.full((cells * cells, 1), stride))
-    grid, stride = numpy.concatenate(grids).astype(numpy.float32), numpy.concatenate(strides).astype(numpy.float32)
+    grid, stride = plain_yolox.anchor_grid(YOLOX_SIZE)
 
     def step(frame):
         height, width = frame.shape[:2]
@@ -120,14 +115,8 @@ def yolox_step(threshold=0.3, nms_threshold=0.45):
         canvas = numpy.full((YOLOX_SIZE, YOLOX_SIZE, 3), 114, numpy.uint8)
         canvas[:resized.shape[0], :resized.shape[1]] = resized[:, :, 2::-1]  # RGBA -> BGR
         net.setInput(canvas.transpose(2, 0, 1)[numpy.newaxis].astype(numpy.float32))
-        output = net.forward()[0]
-        scores = output[:, 4] * output[:, 5]  # person
-        rows = numpy.flatnonzero(scores >= threshold)
-        centres = (output[rows, :2] + grid[rows]) * stride[rows]
-        sizes = numpy.exp(output[rows, 2:4]) * stride[rows]
-        corners = numpy.concatenate([centres - sizes / 2, sizes], 1)
-        kept = cv2.dnn.NMSBoxes(corners.tolist(), scores[rows].tolist(), threshold, nms_threshold)
-        return [((corners[i] / scale).tolist(), float(scores[rows][i])) for i in numpy.asarray(kept).reshape(-1)]
+        boxes, scores = plain_yolox.people(net.forward()[0], grid, stride, threshold, nms_threshold)
+        return [((box / scale).tolist(), float(score)) for box, score in zip(boxes, scores)]
     return step
 
 
