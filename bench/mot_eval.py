@@ -80,13 +80,16 @@ class DocumentWriter:
 
 # The IOU tracker paper's setting for these detections (sigma_l 0, sigma_h 0.5, sigma_IoU 0.5,
 # t_min 2; no gaps: a track ends at its first miss), emtracker's defaults, and the paper's setting
-# with constant-velocity prediction bridging gaps of up to two frames.
+# with motion: constant-velocity prediction bridging gaps of up to two frames, confident
+# detections matched first (ByteTrack's rounds), and an id after 6 matched frames without a
+# confident detection. One setting for every sequence (docs/elements/emtracker.md: how each part
+# weighs, and the sweep of weak-min-hits).
 PAPER = {"min-confidence": "0", "high-confidence": "0.5", "iou-threshold": "0.5", "min-hits": "2",
          "max-age": "0"}
 PRESETS = {
     "paper": PAPER,
     "defaults": {},
-    "predict": {**PAPER, "predict": "true", "max-age": "2"},
+    "predict": {**PAPER, "predict": "true", "max-age": "2", "confident-first": "true", "weak-min-hits": "6"},
 }
 
 

@@ -93,11 +93,12 @@ TEST(EmTracker, DocumentsItsPropertiesWithDefaults) {
   UniqueElement element = make_element("emtracker");
   gdouble iou = 0, low = 1, high = 0;
   guint hits = 0, age = 0;
-  gboolean per_class = FALSE, predict = TRUE;
+  gboolean per_class = FALSE, predict = TRUE, confident_first = TRUE;
+  guint weak_hits = 1;
   gchar* line = nullptr;
   g_object_get(element.get(), "iou-threshold", &iou, "min-confidence", &low, "high-confidence", &high,
-               "min-hits", &hits, "max-age", &age, "per-class", &per_class, "predict", &predict, "line", &line,
-               nullptr);
+               "min-hits", &hits, "max-age", &age, "per-class", &per_class, "predict", &predict,
+               "confident-first", &confident_first, "weak-min-hits", &weak_hits, "line", &line, nullptr);
   UniqueChars owned_line(line);
   EXPECT_DOUBLE_EQ(iou, 0.3);
   EXPECT_DOUBLE_EQ(low, 0.0);
@@ -106,9 +107,12 @@ TEST(EmTracker, DocumentsItsPropertiesWithDefaults) {
   EXPECT_EQ(age, 5u);
   EXPECT_TRUE(per_class);
   EXPECT_FALSE(predict);
+  EXPECT_FALSE(confident_first);
+  EXPECT_EQ(weak_hits, 0u);
   EXPECT_STREQ(line, "");
   for (const char* name : {"iou-threshold", "min-confidence", "high-confidence", "min-hits", "max-age",
-                           "per-class", "predict", "line", "tracks-total", "active-tracks"}) {
+                           "per-class", "predict", "confident-first", "weak-min-hits", "line",
+                           "tracks-total", "active-tracks"}) {
     GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(element.get()), name);
     ASSERT_NE(spec, nullptr) << name;
     EXPECT_GT(std::string(g_param_spec_get_blurb(spec)).size(), 20u) << name;
@@ -306,6 +310,32 @@ TEST(EmTracker, LeavesWeakDetectionsUntracked) {
   EXPECT_EQ(frame["object"][0]["tracking_start_time"], "N/A");
   EXPECT_EQ(frame["object"][0]["tracking_ended_time"], "N/A");
   EXPECT_EQ(frame["object"][1]["object_id"], 1);
+}
+
+// A track held 4 frames by weak detections gets an id with weak-min-hits=4, never without.
+TEST(EmTracker, GivesWeakTracksAnIdAfterWeakMinHitsWhenAsked) {
+  const auto ids_of_weak_track = [](const std::string& properties) {
+    Tracker tracker(properties);
+    std::vector<json> ids;
+    for (guint step = 0; step < 5; ++step)
+      ids.push_back(tracker.push({{"car", 10 + step, 20, 40, 60, 0.3}})["object"][0]["object_id"]);
+    return ids;
+  };
+  EXPECT_EQ(ids_of_weak_track("weak-min-hits=4"), (std::vector<json>{-1, -1, -1, 1, 1}));
+  EXPECT_EQ(ids_of_weak_track(""), (std::vector<json>{-1, -1, -1, -1, -1}));
+}
+
+// A tracked car, then a weak box overlapping it better than a confident one: with
+// confident-first the car keeps the confident box.
+TEST(EmTracker, MatchesConfidentDetectionsFirstWhenAsked) {
+  const auto ids_of_weak_and_confident = [](const std::string& properties) {
+    Tracker tracker("min-hits=1 " + properties);
+    EXPECT_EQ(tracker.push({{"car", 100, 100, 40, 40}})["object"][0]["object_id"], 1);
+    const json frame = tracker.push({{"car", 101, 100, 40, 40, 0.2}, {"car", 110, 100, 40, 40, 0.9}});
+    return std::vector<json>{frame["object"][0]["object_id"], frame["object"][1]["object_id"]};
+  };
+  EXPECT_EQ(ids_of_weak_and_confident("confident-first=true"), (std::vector<json>{-1, 1}));
+  EXPECT_EQ(ids_of_weak_and_confident(""), (std::vector<json>{1, 2}));
 }
 
 TEST(EmTracker, RejectsAMalformedLineAtStart) {

@@ -467,6 +467,55 @@ TEST(IouTracker, NeverReportsFalsePositivesBelowHighConfidence) {
   EXPECT_EQ(ids, (std::vector<std::int64_t>{-1, -1, -1, 1, 1, 1}));
 }
 
+// With confident-first, a track with an id takes a confident detection that overlaps it enough
+// over a weak one that overlaps it better (a weak duplicate or a poorly placed box), and a track
+// with no confident detection in reach still takes a weak one, in the second round.
+TEST(IouTracker, ConfidentFirstMatchesConfidentDetectionsBeforeWeakOnes) {
+  const Detection weak = box(101, 100, 0.2);
+  const Detection confident = box(110, 100, 0.9);
+  ASSERT_NEAR(intersection_over_union(box(100, 100).box, weak.box), 0.95, 0.01);
+  ASSERT_NEAR(intersection_over_union(box(100, 100).box, confident.box), 0.6, 0.01);
+  const auto run = [&](bool confident_first) {
+    TrackerSettings settings = paper_setting();
+    settings.confident_first = confident_first;
+    Scene scene(settings);
+    for (int frame = 0; frame < 3; ++frame) scene.step({box(100, 100), box(300, 100)});
+    // The second track has only a weak detection in reach.
+    return scene.step({weak, confident, box(302, 100, 0.2)});
+  };
+  EXPECT_EQ(run(false), (std::vector<std::int64_t>{1, -1, 2}));  // the better overlap wins
+  EXPECT_EQ(run(true), (std::vector<std::int64_t>{-1, 1, 2}));
+}
+
+// A track held for weak-min-hits frames gets its id without a confident detection; one that
+// flickers (on probation it ends at each miss) never holds that long.
+TEST(IouTracker, WeakMinHitsGivesAnIdToAWeakTrackHeldLongEnough) {
+  TrackerSettings settings = paper_setting();  // min-hits 2
+  settings.weak_min_hits = 4;
+  Scene scene(settings);
+  std::vector<std::int64_t> ids;
+  for (int frame = 0; frame < 5; ++frame) ids.push_back(scene.step_one(box(10.0 + frame, 50, 0.3)));
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{-1, -1, -1, 1, 1}));
+  // A confident detection still gives the id at min-hits.
+  EXPECT_EQ(scene.step({box(14, 50, 0.3), box(300, 50, 0.9)})[1], -1);
+  EXPECT_EQ(scene.step({box(14, 50, 0.3), box(300, 50, 0.9)})[1], 2);
+
+  Scene flicker(settings);
+  for (int round = 0; round < 5; ++round) {
+    for (int frame = 0; frame < 3; ++frame) EXPECT_EQ(flicker.step_one(box(200, 200, 0.3)), -1);
+    flicker.step({});
+  }
+  EXPECT_EQ(flicker.tracker.counts().total, 0u);
+
+  // min-hits still applies: weak-min-hits below it changes nothing.
+  settings.min_hits = 3;
+  settings.weak_min_hits = 1;
+  Scene early(settings);
+  ids.clear();
+  for (int frame = 0; frame < 3; ++frame) ids.push_back(early.step_one(box(10, 50, 0.3)));
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{-1, -1, 1}));
+}
+
 TEST(IouTracker, IgnoresDetectionsBelowMinConfidence) {
   TrackerSettings settings;
   settings.min_confidence = 0.2;

@@ -84,6 +84,8 @@ enum {
   PROP_MAX_AGE,
   PROP_PER_CLASS,
   PROP_PREDICT,
+  PROP_CONFIDENT_FIRST,
+  PROP_WEAK_MIN_HITS,
   PROP_LINE,
   PROP_TRACKS_TOTAL,
   PROP_ACTIVE_TRACKS,
@@ -246,6 +248,8 @@ static void gst_em_tracker_set_property(GObject* object, guint prop_id, const GV
     case PROP_MAX_AGE: tracker.max_age = g_value_get_uint(value); break;
     case PROP_PER_CLASS: tracker.per_class = g_value_get_boolean(value); break;
     case PROP_PREDICT: tracker.predict = g_value_get_boolean(value); break;
+    case PROP_CONFIDENT_FIRST: tracker.confident_first = g_value_get_boolean(value); break;
+    case PROP_WEAK_MIN_HITS: tracker.weak_min_hits = g_value_get_uint(value); break;
     case PROP_LINE: {
       const gchar* line = g_value_get_string(value);
       self->settings.line = line != nullptr ? line : "";
@@ -270,6 +274,8 @@ static void gst_em_tracker_get_property(GObject* object, guint prop_id, GValue* 
     case PROP_MAX_AGE: g_value_set_uint(value, tracker.max_age); break;
     case PROP_PER_CLASS: g_value_set_boolean(value, tracker.per_class); break;
     case PROP_PREDICT: g_value_set_boolean(value, tracker.predict); break;
+    case PROP_CONFIDENT_FIRST: g_value_set_boolean(value, tracker.confident_first); break;
+    case PROP_WEAK_MIN_HITS: g_value_set_uint(value, tracker.weak_min_hits); break;
     case PROP_LINE: g_value_set_string(value, self->settings.line.c_str()); break;
     case PROP_TRACKS_TOTAL: g_value_set_uint64(value, self->tracks_total.load()); break;
     case PROP_ACTIVE_TRACKS: g_value_set_uint(value, self->active_tracks.load()); break;
@@ -300,10 +306,11 @@ static gboolean gst_em_tracker_start(GstBaseTransform* transform) {
   publish_counters(self);
   GST_DEBUG_OBJECT(self,
                    "start: iou-threshold %.3f, min-confidence %.3f, high-confidence %.3f, min-hits %u, "
-                   "max-age %u, per-class %d, predict %d, line \"%s\"",
+                   "max-age %u, per-class %d, predict %d, confident-first %d, weak-min-hits %u, line \"%s\"",
                    tracker_settings.iou_threshold, tracker_settings.min_confidence,
                    tracker_settings.high_confidence, tracker_settings.min_hits, tracker_settings.max_age,
-                   tracker_settings.per_class, tracker_settings.predict, settings.line.c_str());
+                   tracker_settings.per_class, tracker_settings.predict, tracker_settings.confident_first,
+                   tracker_settings.weak_min_hits, settings.line.c_str());
   return TRUE;
 }
 
@@ -419,6 +426,17 @@ static void gst_em_tracker_class_init(GstEmTrackerClass* klass) {
           "Predict each track's box by constant velocity (a Kalman filter, as in SORT) and match "
           "detections against the predicted box, also across gaps of up to max-age frames; off: "
           "against the track's last box, as the paper does", defaults.predict, flags));
+  g_object_class_install_property(gobject_class, PROP_CONFIDENT_FIRST,
+      g_param_spec_boolean("confident-first", "Confident detections first",
+          "Match tracks with an id to the detections of at least high-confidence first, then the "
+          "tracks left to the weaker detections (ByteTrack's two rounds), so a weak detection "
+          "never takes a track from a confident one; off: one round, as the paper does",
+          defaults.confident_first, flags));
+  g_object_class_install_property(gobject_class, PROP_WEAK_MIN_HITS,
+      g_param_spec_uint("weak-min-hits", "Minimum hits without a confident detection",
+          "Frames with a detection after which a track gets an id even though none of its "
+          "detections reached high-confidence (and at least min-hits); 0: never, as the paper "
+          "does", 0, G_MAXUINT, defaults.weak_min_hits, flags));
   g_object_class_install_property(gobject_class, PROP_LINE,
       g_param_spec_string("line", "Counting line",
           "x1,y1,x2,y2 in pixels: count box centres crossing this segment, per direction "

@@ -188,11 +188,24 @@ void IouTracker::find_candidates(const std::vector<Detection>& detections) {
 
 // The cascade: tracks with an id take their detections first; tracks on probation match what is
 // left. Each stage is an optimal assignment of its own.
-void IouTracker::match_candidates() {
+void IouTracker::match_candidates(const std::vector<Detection>& detections) {
   const auto probation = std::partition(candidates_.begin(), candidates_.end(), [this](const Candidate& candidate) {
     return tracks_[candidate.track].object_id >= 0;
   });
-  match_stage(candidates_.begin(), probation);
+  if (settings_.confident_first) {
+    // Two rounds for the tracks with an id: confident detections, then weak ones for the tracks
+    // still unmatched. The weak round's detections can't have been taken in the first.
+    const auto weak = std::partition(candidates_.begin(), probation, [&](const Candidate& candidate) {
+      return detections[candidate.detection].confidence >= settings_.high_confidence;
+    });
+    match_stage(candidates_.begin(), weak);
+    const auto weak_open = std::remove_if(weak, probation, [this](const Candidate& candidate) {
+      return tracks_[candidate.track].detection >= 0;
+    });
+    match_stage(weak, weak_open);
+  } else {
+    match_stage(candidates_.begin(), probation);
+  }
   const auto still_open = std::remove_if(probation, candidates_.end(), [this](const Candidate& candidate) {
     return detection_track_[candidate.detection] != kUnmatched;
   });
@@ -337,7 +350,7 @@ const FrameUpdate& IouTracker::update(const std::vector<Detection>& detections, 
     if (track.motion) track.expected = track.motion->predict();
   }
   find_candidates(detections);
-  match_candidates();
+  match_candidates(detections);
 
   // Matched tracks follow their detection; the others age, and end past max_age (on probation: at
   // once).
@@ -374,7 +387,8 @@ const FrameUpdate& IouTracker::update(const std::vector<Detection>& detections, 
   for (Track& track : tracks_) {
     if (track.detection < 0) continue;
     if (track.object_id < 0 && track.hits >= settings_.min_hits &&
-        track.best_confidence >= settings_.high_confidence)
+        (track.best_confidence >= settings_.high_confidence ||
+         (settings_.weak_min_hits > 0 && track.hits >= settings_.weak_min_hits)))
       report(track);
     if (track.object_id >= 0) ++counts_.in_view;
     update_.detections[track.detection] =

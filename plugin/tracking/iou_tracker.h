@@ -21,7 +21,10 @@
 //   id); a track on probation ends at its first miss, as DeepSORT's tentative tracks do, so the
 //   stale box of a false positive can't take a real object's detection frames later;
 // * the paper's offline filter (length >= t_min, best confidence >= sigma_h) decides online
-//   when a track gets its id; until then it is on probation and reported with id -1.
+//   when a track gets its id; until then it is on probation and reported with id -1. Optionally
+//   (`weak_min_hits`), a track held long enough gets its id without a confident detection;
+// * optionally (`confident_first`), tracks with an id are matched to confident detections
+//   (>= sigma_h) before weak ones, as ByteTrack's BYTE association does.
 #pragma once
 
 #include <cstddef>
@@ -63,6 +66,13 @@ struct TrackerSettings {
   unsigned max_age = 5;          // frames a track with an id survives unmatched; one more: it ends
   bool per_class = true;         // only detections of the track's class_id and label match
   bool predict = false;          // match against each track's box predicted by constant velocity
+  // Tracks with an id take the detections of at least high_confidence first, then the weaker
+  // ones left over (ByteTrack's two rounds), so a weak detection can't win a track over a
+  // confident one.
+  bool confident_first = false;
+  // Matched frames after which a track gets its id without a detection of high_confidence
+  // (0: never, as in the paper): a track held that long is rarely a false positive.
+  unsigned weak_min_hits = 0;
   std::optional<Segment> line;   // count crossings of this segment
 };
 
@@ -176,7 +186,7 @@ class IouTracker {
   static constexpr int kUnmatched = -1;
 
   void find_candidates(const std::vector<Detection>& detections);
-  void match_candidates();
+  void match_candidates(const std::vector<Detection>& detections);
   void match_stage(std::vector<Candidate>::iterator first, std::vector<Candidate>::iterator last);
   void assign_component(std::vector<Candidate>::const_iterator first,
                         std::vector<Candidate>::const_iterator last);
