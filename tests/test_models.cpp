@@ -189,9 +189,23 @@ TEST_F(Models, DocumentTheirPropertiesWithDefaults) {
   UniqueElement program(gst_bin_get_by_name(GST_BIN(detect.get()), "program"));
   g_object_get(program.get(), "call-timeout", &call_timeout, nullptr);
   EXPECT_DOUBLE_EQ(call_timeout, 2.5);
+  // A shared model's batches: by default a call takes what came while the model was busy (up to
+  // 8 images) and nobody waits; the settings go to the session, and read back as set.
+  for (GstElement* element : {detect.get(), classify.get()}) {
+    guint max_batch_size = 0;
+    gdouble max_batch_delay = -1;
+    g_object_get(element, "max-batch-size", &max_batch_size, "max-batch-delay", &max_batch_delay, nullptr);
+    EXPECT_EQ(max_batch_size, 8u);
+    EXPECT_DOUBLE_EQ(max_batch_delay, 0.0);
+    g_object_set(element, "max-batch-size", 4u, "max-batch-delay", 2.5, nullptr);
+    g_object_get(element, "max-batch-size", &max_batch_size, "max-batch-delay", &max_batch_delay, nullptr);
+    EXPECT_EQ(max_batch_size, 4u);
+    EXPECT_DOUBLE_EQ(max_batch_delay, 2.5);
+  }
   for (GstElement* element : {detect.get(), classify.get()}) {
     for (const char* name : {"model", "model-weights", "model-proc", "labels-file", "device", "threshold",
-                             "inference-interval", "random-weights", "call-timeout"}) {
+                             "inference-interval", "random-weights", "call-timeout", "max-batch-size",
+                             "max-batch-delay"}) {
       GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(element), name);
       ASSERT_NE(spec, nullptr) << name;
       EXPECT_GT(std::string(g_param_spec_get_blurb(spec)).size(), 20u) << name;
