@@ -5,6 +5,7 @@ model call against batch size 1. Prints figures; not a test.
     GST_PLUGIN_PATH=build/plugin PYTHONPATH=python /usr/bin/python3 bench/bench_streams.py \
         [--movie ../shared/media/entrance_360p.mp4] [--frames 150] [--streams 1,2,4] [--cpus 0,1]
     ... bench/bench_streams.py --batching-only      # only the ResNet-18 batching figures
+    ... bench/bench_streams.py --batching-only --element-frames 12 --element-rounds 3
 
 Streams: the template "EMI Torch Imagenet Yolo IOU Counter" copied to a scratch folder with
 randomly initialised SqueezeNet weights (resource/prepare_resource.sh --random-weights), each
@@ -17,10 +18,16 @@ p95: the largest of their p95s).
 
 Batching: torchvision ResNet-18 (random weights) on 224×224 inputs, ms per frame called with
 batch sizes 1, 2, 4, 8, and through emi.shared_model with 4 threads calling one frame at a time
-(max_batch_size 4): the batch sizes it formed and ms per frame.
+(max_batch_size 4): the batch sizes it formed and ms per frame. Then the same through the
+elements: --element-streams (4) test-pattern sources, each into an `emclassify
+inference-region=full-frame model=torchvision.models.resnet18` of one pipeline, all with one
+weights file (random weights, saved: one shared model), for each max-batch-size / max-batch-delay
+of --element-settings: wall ms per frame from PLAYING to EOS (all streams' frames) and the batch
+sizes the shared model was called with.
 """
 
 import argparse
+import collections
 import json
 import os
 import shutil
@@ -149,17 +156,21 @@ def bench_batching(repeats=30):
     model = torchvision.models.resnet18(weights=None).eval()
     frames = torch.randn(8, 3, 224, 224)
     print(f"ResNet-18 (random weights), 224x224, torch threads {torch.get_num_threads()}")
-    per_frame = {}
+    # The sizes take turns, 3 rounds, and the medians are shown: a shared machine's load changes
+    # within a minute.
+    runs = collections.defaultdict(list)
     with torch.no_grad():
         model(frames[:1])
-        for size in (1, 2, 4, 8):
-            started = time.perf_counter()
-            for _ in range(repeats):
-                for start in range(0, 8, size):
-                    model(frames[start:start + size])
-            per_frame[size] = 1000 * (time.perf_counter() - started) / (repeats * 8)
+        for _ in range(3):
+            for size in (1, 2, 4, 8):
+                started = time.perf_counter()
+                for _ in range(max(1, repeats // 3)):
+                    for start in range(0, 8, size):
+                        model(frames[start:start + size])
+                runs[size].append(1000 * (time.perf_counter() - started) / (max(1, repeats // 3) * 8))
+    per_frame = {size: statistics.median(times) for size, times in runs.items()}
     for size, ms in per_frame.items():
-        print(f"  batch {size}: {ms:6.1f} ms per frame ({per_frame[1] / ms:.2f}x batch 1)")
+        print(f"  batch {size}: {ms:6.1f} ms per frame ({per_frame[1] / ms:.2f}x batch 1; median of 3)")
     shared = SharedModel(model, max_batch_size=4, max_batch_delay_ms=5)
     barrier = threading.Barrier(4)
 
@@ -180,6 +191,66 @@ def bench_batching(repeats=30):
           f"{shared.items / shared.batches:.2f} frames per batch on average, largest {shared.largest_batch}")
 
 
+def bench_element_batching(streams, frames, settings, rounds=1):
+    """N emclassify elements sharing ResNet-18 in one pipeline, for each (max-batch-size,
+    max-batch-delay) of `settings`: ms per frame and the batch sizes formed. With `rounds` > 1
+    the settings take turns that many times and the medians are shown (a shared machine's load
+    changes within a minute)."""
+    import gi
+    import torch
+    import torchvision
+
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+
+    from emi import shared_models
+
+    Gst.init(None)
+    print(f"emclassify ResNet-18 (random weights, shared), {streams} streams x {frames} frames of 320x240, "
+          f"full-frame, torch threads {torch.get_num_threads()}")
+    with tempfile.TemporaryDirectory(prefix="bench-batching-") as folder:
+        torch.manual_seed(0)
+        state = torchvision.models.resnet18(weights=None).state_dict()
+        results = collections.defaultdict(list)
+        for turn, (size, delay) in enumerate(settings * rounds):
+            weights = os.path.join(folder, f"resnet18-{size}-{delay}-{turn}.pth")  # a file each: a model each
+            torch.save(state, weights)
+            branches = " ".join(
+                f"videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,format=RGBA,width=320,height=240 ! "
+                f"emclassify inference-region=full-frame model=torchvision.models.resnet18 model-weights={weights} "
+                f"max-batch-size={size} max-batch-delay={delay} ! fakesink sync=false"
+                for _ in range(streams))
+            pipeline = Gst.parse_launch(branches)
+            pipeline.set_state(Gst.State.PAUSED)
+            # Loaded, dry runs done, and each stream's first frame classified (the sinks preroll
+            # with it): the timing is the other frames'.
+            pipeline.get_state(Gst.CLOCK_TIME_NONE)
+            started = time.perf_counter()
+            pipeline.set_state(Gst.State.PLAYING)
+            message = pipeline.get_bus().timed_pop_filtered(600 * Gst.SECOND,
+                                                            Gst.MessageType.EOS | Gst.MessageType.ERROR)
+            elapsed = time.perf_counter() - started
+            pipeline.set_state(Gst.State.NULL)
+            if message is None or message.type != Gst.MessageType.EOS:
+                raise SystemExit(f"the pipeline failed: {message and message.parse_error()}")
+            identity = shared_models.file_identity(weights)
+            model = next(model for key, model in shared_models._models.items() if identity in key)
+            # Frames only: without the dry runs (one each, alone).
+            sizes = dict(sorted(model.batch_sizes.items()))
+            sizes[1] -= streams
+            sizes = {batch: count for batch, count in sizes.items() if count}
+            per_frame = 1000 * elapsed / (streams * (frames - 1))
+            results[(size, delay)].append(per_frame)
+            print(f"  max-batch-size={size} max-batch-delay={delay}: {per_frame:6.1f} ms per frame, "
+                  f"batches (size: count) {sizes}", flush=True)
+        if rounds > 1:
+            base = statistics.median(results[settings[0]])
+            for (size, delay), runs in results.items():
+                median = statistics.median(runs)
+                print(f"  median of {rounds}: max-batch-size={size} max-batch-delay={delay}: {median:6.1f} ms per "
+                      f"frame ({base / median:.2f}x the first's frames/s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--movie", default=DEFAULT_MOVIE)
@@ -187,6 +258,11 @@ def main():
     parser.add_argument("--streams", default="1,2,4", help="stream counts (1,2,4)")
     parser.add_argument("--cpus", default="", help="taskset CPU list for the runs, e.g. 0,1")
     parser.add_argument("--batching-only", action="store_true")
+    parser.add_argument("--element-streams", type=int, default=4, help="emclassify elements sharing ResNet-18 (4)")
+    parser.add_argument("--element-frames", type=int, default=20, help="frames per element (20)")
+    parser.add_argument("--element-settings", default="1:0,4:0,4:1000",
+                        help="max-batch-size:max-batch-delay(ms) runs, the first the baseline (1:0,4:0,4:1000)")
+    parser.add_argument("--element-rounds", type=int, default=1, help="turns of the settings; medians (1)")
     args = parser.parse_args()
     args.streams = [int(count) for count in args.streams.split(",")]
     if not args.batching_only:
@@ -195,6 +271,9 @@ def main():
         else:
             bench_streams(args)
     bench_batching()
+    settings = [tuple(float(value) if "." in value else int(value) for value in item.split(":"))
+                for item in args.element_settings.split(",")]
+    bench_element_batching(args.element_streams, args.element_frames, settings, args.element_rounds)
 
 
 if __name__ == "__main__":
