@@ -279,20 +279,6 @@ def test_streams_share_one_model_loaded_once_and_get_their_own_results(tmp_path,
         assert len(frames) == 40
 
 
-def _system_plugin(name):
-    """Registers the system's GStreamer plugin `name` in this process when the test registry lacks
-    it (tests/meson.build links only the plugins most tests use); skips the test when it is absent."""
-    registry = Gst.Registry.get()
-    if registry.find_plugin(name) is not None:
-        return
-    known = registry.find_plugin("coreelements")
-    folder = os.path.dirname(os.path.realpath(known.get_filename()))
-    path = os.path.join(folder, f"libgst{name}.so")
-    if not os.path.exists(path):
-        pytest.skip(f"no GStreamer plugin {path}")
-    Gst.Plugin.load_file(path)
-
-
 class _CameraServer(http.server.ThreadingHTTPServer):
     """An HTTP camera on loopback: multipart MJPEG (multipart/x-mixed-replace), a frame every 1/30 s,
     as IP cameras serve it. Each connection sends `frames_per_connection` frames; the last
@@ -374,8 +360,6 @@ def test_a_live_camera_that_drops_after_frames_flowed_reconnects_and_its_frames_
     the first back-off after each outage, says so (its summary's outages), every frame the camera
     sent goes through the app, in order; the test pattern beside it
     runs on untouched."""
-    for plugin in ("multipart", "jpeg"):
-        _system_plugin(plugin)
     monkeypatch.setattr(streams, "FIRST_BACKOFF_SECONDS", 0.2)
     monkeypatch.setattr(runner, "TEST_PATTERN_FRAMES", 120)
     out = tmp_path / "out"
