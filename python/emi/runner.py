@@ -56,6 +56,30 @@ def _configure(element, properties, where, ignored):
         Gst.util_set_object_arg(element, key, _as_text(value))
 
 
+FRAMES_QUEUED = 4  # a queue between two threads of a pipeline holds this many frames
+
+
+def frames_queue(name):
+    """A queue of FRAMES_QUEUED frames (no byte or time limit): what is upstream of it runs on a
+    thread of its own, a few frames ahead of what is downstream."""
+    queue = _make("queue", name)
+    queue.set_property("max-size-buffers", FRAMES_QUEUED)
+    queue.set_property("max-size-bytes", 0)
+    queue.set_property("max-size-time", 0)
+    return queue
+
+
+def _with_detector_thread(app, elements):
+    """The app's elements with a queue after the primary: the detector works on the next frame
+    while the tracker, the secondaries and the outputs work on this one (the counter app on a
+    1080p movie, 2 cores: 10 -> 12.5-17 frames/s, bench/bench_counter.py)."""
+    roles = [stage.role for stage in app.stages]
+    if "primary" not in roles:
+        return elements
+    after = roles.index("primary") + 1
+    return elements[:after] + [frames_queue("detected")] + elements[after:]
+
+
 def app_elements(app, ignored):
     """The app's elements, configured, in pipeline order; settings they don't have are added to
     `ignored`. `emi run` and `emi check` both build their pipelines from these."""
@@ -139,7 +163,7 @@ def build_pipeline(app, stream_path, input_spec, output_dir, annotated=True, dis
     pipeline = Gst.Pipeline.new(app.name)
     from .streams import source_bin  # streams builds on this module
 
-    chain = [source_bin(input_spec, app)] + app_elements(app, ignored)
+    chain = [source_bin(input_spec, app)] + _with_detector_thread(app, app_elements(app, ignored))
     aimeta = _make("emaimeta", "aimeta")
     aimeta.set_property("location", os.path.join(output_dir, SIGNALS_NAME))
     aimeta.set_property("signal-interval", app.signal_interval)

@@ -61,9 +61,6 @@ class StreamSpec:
     regions: list = dataclasses.field(default_factory=list)  # the config's `roi` (emi.roi.parse_roi)
 
 
-DECODED_FRAMES_QUEUED = 4  # between the source's thread and the app's
-
-
 def _is_uri(location):
     return "://" in location
 
@@ -171,11 +168,7 @@ def source_bin(location, app, name="source", start_time_ns=-1):
     tail.append(_caps_filter(f"video/x-raw,format={app.format},width={app.width},height={app.height}"))
     # Decoding and scaling on a thread of their own, while the app's programs work on the frames
     # before: a few frames of latency for up to a core's worth of decoding in parallel.
-    decoded = _make("queue", "decoded")
-    decoded.set_property("max-size-buffers", DECODED_FRAMES_QUEUED)
-    decoded.set_property("max-size-bytes", 0)
-    decoded.set_property("max-size-time", 0)
-    tail.append(decoded)
+    tail.append(runner.frames_queue("decoded"))
     if location == "test":
         test = _make("videotestsrc")
         test.set_property("pattern", "ball")
