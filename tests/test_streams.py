@@ -98,6 +98,9 @@ def test_two_streams_from_their_configs_each_with_its_outputs_and_rules(tmp_path
     assert summary["frames"] == 100 and summary["failed"] == [] and not summary["interrupted"]
     # Each stream's own rule: probability (= frame_num) >= 30 in the north, >= 50 in the south.
     assert (by_id["north"]["firings"], by_id["south"]["firings"]) == (10, 10)
+    # Nothing uploaded, so nothing lost: the upload counters are in each stream's summary all the same.
+    assert [(by_id[name]["uploads_dropped"], by_id[name]["uploads_rejected"])
+            for name in ("north", "south")] == [(0, 0)] * 2
     for name, frames in (("north", 40), ("south", 60)):
         output = tmp_path / "out" / name
         lines = signal_lines(output / runner.SIGNALS_NAME)

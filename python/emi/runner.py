@@ -319,12 +319,7 @@ def run_app(app, stream_path, input_spec, output_dir, annotated=True, out=None, 
         "input": input_spec, "started": started_at,
         "frames": frames, "seconds": round(elapsed, 2),
         "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
-        "signals": aimeta.get_property("signals"), "events": aimeta.get_property("events"),
-        "firings": aimeta.get_property("firings"),
-        "callback_errors": aimeta.get_property("callback-errors"),
-        # Read after the stop: what uploaders lost as they stopped is in (emaimeta's `dropped`).
-        "uploads_dropped": aimeta.get_property("dropped"),
-        "uploads_rejected": aimeta.get_property("rejected"),
+        **aimeta_counts(aimeta),
         "clips": sorted(glob.glob(os.path.join(output_dir, CLIPS_DIR, "*.mp4"))),
         "recorded_clips": clips,
         "signals_file": os.path.join(output_dir, SIGNALS_NAME),
@@ -338,6 +333,16 @@ def run_app(app, stream_path, input_spec, output_dir, annotated=True, out=None, 
     if failure is not None:
         raise RunError(failure)
     return summary
+
+
+def aimeta_counts(aimeta):
+    """What emaimeta counted, for a run's summary. Read after the stop: what uploaders lost as they
+    stopped is then in (emaimeta's `dropped`)."""
+    return {"signals": aimeta.get_property("signals"), "events": aimeta.get_property("events"),
+            "firings": aimeta.get_property("firings"),
+            "callback_errors": aimeta.get_property("callback-errors"),
+            "uploads_dropped": aimeta.get_property("dropped"),
+            "uploads_rejected": aimeta.get_property("rejected")}
 
 
 def _error_text(message):

@@ -450,11 +450,8 @@ class Stream:
                 "latency_ms": self.latency_percentiles(),
                 "frame_times": self.frame_times()}
         if self.aimeta is not None:
-            text.update({"signals": self.aimeta.get_property("signals"),
-                         "events": self.aimeta.get_property("events"),
-                         "firings": self.aimeta.get_property("firings"),
-                         "callback_errors": self.aimeta.get_property("callback-errors"),
-                         "clips": sorted(glob.glob(os.path.join(output_dir, runner.CLIPS_DIR, "*.mp4"))),
+            text.update(runner.aimeta_counts(self.aimeta))
+            text.update({"clips": sorted(glob.glob(os.path.join(output_dir, runner.CLIPS_DIR, "*.mp4"))),
                          "signals_file": os.path.join(output_dir, runner.SIGNALS_NAME),
                          "annotated": os.path.join(output_dir, runner.ANNOTATED_NAME) if self.annotated else None})
         if self.roi_element is not None:
