@@ -22,8 +22,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path[:0] = [HERE, os.path.join(HERE, "scripts")]
 from local_firehose import LocalFirehose  # noqa: E402
+from pipeline_end import decoded_frames_and_duration  # noqa: E402,F401  (test_kill_run, bench/faults.py)
 
 SOURCE_ROOT = os.path.dirname(HERE)
 STREAM, REGION = "emi-kill-run", "eu-west-1"
@@ -209,28 +210,3 @@ def kill_mid_upload_and_clip(work, environment, timeout=120):
         "sidecar": json.load(open(sidecar)) if os.path.exists(sidecar) else None,
         "output": out,
     }
-
-
-def decoded_frames_and_duration(path):
-    """(frames decoded, duration in ns from the container) of a movie, read in this process."""
-    import gi
-    gi.require_version("Gst", "1.0")
-    from gi.repository import Gst
-    Gst.init(None)
-    pipeline = Gst.parse_launch(f'filesrc location="{path}" ! decodebin ! fakesink name=sink')
-    frames = 0
-
-    def count(pad, info):
-        nonlocal frames
-        frames += 1
-        return Gst.PadProbeReturn.OK
-
-    pipeline.get_by_name("sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, count)
-    pipeline.set_state(Gst.State.PLAYING)
-    message = pipeline.get_bus().timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    ok, duration = pipeline.query_duration(Gst.Format.TIME)
-    pipeline.set_state(Gst.State.NULL)
-    if message is None or message.type != Gst.MessageType.EOS:
-        error = message.parse_error()[0].message if message is not None else "no EOS within 60 s"
-        raise RuntimeError(f"{path} does not play: {error}")
-    return frames, duration if ok else 0

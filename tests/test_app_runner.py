@@ -24,7 +24,7 @@ from local_firehose import LocalFirehose  # noqa: E402
 
 SCRIPTS = os.environ["EMI_TEST_SCRIPTS"]
 sys.path.insert(0, SCRIPTS)
-from pipeline_end import wait_for_end  # noqa: E402
+from pipeline_end import decoded_frames, wait_for_end  # noqa: E402
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 Gst.init(None)
 
@@ -186,20 +186,6 @@ def test_run_writes_signals_events_clips_and_an_annotated_movie(tmp_path, clip):
     assert decoded_frames(summary["annotated"]) == 60
 
 
-def decoded_frames(path):
-    pipeline = Gst.parse_launch(f'filesrc location="{path}" ! decodebin ! '
-                                "fakesink name=sink")
-    frames = 0
-
-    def count(pad, info):
-        nonlocal frames
-        frames += 1
-        return Gst.PadProbeReturn.OK
-
-    pipeline.get_by_name("sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, count)
-    pipeline.set_state(Gst.State.PLAYING)
-    wait_for_end(pipeline, 60)
-    return frames
 
 
 def test_ctrl_c_ends_cleanly_with_valid_files(tmp_path):

@@ -238,21 +238,8 @@ def test_two_classifiers_of_one_model_file_load_it_once_and_answer_as_alone(tmp_
         "videotestsrc num-buffers=3 pattern=ball ! video/x-raw,format=RGBA,width=64,height=48 ! tee name=split "
         f"split. ! queue ! emclassify name=first meta-key=first {settings} ! fakesink name=first_sink "
         f"split. ! queue ! emclassify name=second meta-key=second {settings} ! fakesink name=second_sink")
-    results = {"first": [], "second": []}
-
-    def keep(name):
-        def on_buffer(pad, info):
-            record = emi.frame_record(info.get_buffer())
-            results[name].append(record[name][0]["class_id"])
-            return Gst.PadProbeReturn.OK
-        return on_buffer
-
-    for name in results:
-        pipeline.get_by_name(f"{name}_sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, keep(name))
-    pipeline.set_state(Gst.State.PLAYING)
-    message = pipeline.get_bus().timed_pop_filtered(120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert message is not None and message.type == Gst.MessageType.EOS, message and message.parse_error()
+    records = records_at_sinks(pipeline, ("first", "second"))
+    results = {name: [record[name][0]["class_id"] for record in stream] for name, stream in records.items()}
     assert len(loads) == 1
     assert len(results["first"]) == 3 and results["first"] == results["second"]
     assert numpy.isfinite(results["first"]).all()
@@ -306,6 +293,29 @@ def test_a_call_without_delay_does_not_wait_for_company():
     assert time.monotonic() - started < 60 and model.batch_sizes == {1: 1}
 
 
+def records_at_sinks(pipeline, names):
+    """Plays `pipeline` to its end (an error or no end in 120 s fails the test); the frame records
+    that reached each `<name>_sink`, in order."""
+    from gi.repository import Gst
+
+    sys.path.insert(0, os.environ["EMI_TEST_SCRIPTS"])
+    from pipeline_end import wait_for_end
+
+    records = {name: [] for name in names}
+
+    def keep(name):
+        def on_buffer(pad, info):
+            records[name].append(emi.frame_record(info.get_buffer()))
+            return Gst.PadProbeReturn.OK
+        return on_buffer
+
+    for name in records:
+        pipeline.get_by_name(f"{name}_sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, keep(name))
+    pipeline.set_state(Gst.State.PLAYING)
+    wait_for_end(pipeline, 120)
+    return records
+
+
 def write_weights(tmp_path, name, num_classes=5):
     import torchvision
 
@@ -329,21 +339,7 @@ def two_streams(elements, frames=6):
     branches = " ".join(
         f"videotestsrc num-buffers={frames} pattern={pattern} ! video/x-raw,format=RGBA,width=64,height=48 ! "
         f"{elements.format(name=name)} ! fakesink sync=false name={name}_sink" for name, pattern in patterns.items())
-    pipeline = Gst.parse_launch(branches)
-    records = {name: [] for name in patterns}
-
-    def keep(name):
-        def on_buffer(pad, info):
-            records[name].append(emi.frame_record(info.get_buffer()))
-            return Gst.PadProbeReturn.OK
-        return on_buffer
-
-    for name in patterns:
-        pipeline.get_by_name(f"{name}_sink").get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, keep(name))
-    pipeline.set_state(Gst.State.PLAYING)
-    message = pipeline.get_bus().timed_pop_filtered(120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    pipeline.set_state(Gst.State.NULL)
-    assert message is not None and message.type == Gst.MessageType.EOS, message and message.parse_error()
+    records = records_at_sinks(Gst.parse_launch(branches), patterns)
     assert all(len(stream) == frames for stream in records.values())
     return records
 

@@ -24,7 +24,8 @@ from emi import app as emi_app  # noqa: E402
 from emi import cli, runner, streams  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_app_runner import decoded_frames, make_app  # noqa: E402
+from test_app_runner import make_app  # noqa: E402  (puts tests/scripts on the path)
+from pipeline_end import decoded_frames  # noqa: E402
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 Gst.init(None)
