@@ -283,6 +283,95 @@ def test_numpy_batches_are_joined_and_split_and_the_model_is_called_by_one_threa
     assert max(sizes) > 1 and shared.batch_sizes[1] < 45 and sum(shared.batch_sizes.values()) == shared.batches
 
 
+class ReplicatedModel:
+    """A model that records, per copy, which calls were inside it at once; `gate` holds every call
+    until set. replicate() makes a copy (counted in `copies`)."""
+
+    def __init__(self, gate, inside, copies):
+        self.gate, self.inside, self.copies = gate, inside, copies
+        self.overlapped = False
+        self.busy = threading.Lock()
+
+    def replicate(self):
+        self.copies.append(1)
+        return ReplicatedModel(self.gate, self.inside, self.copies)
+
+    def __call__(self, inputs):
+        if not self.busy.acquire(blocking=False):
+            self.overlapped = True  # two threads in one copy: what the pool must never do
+            self.busy.acquire()
+        try:
+            self.inside.append(1)
+            assert self.gate.wait(60)
+            return inputs * 10
+        finally:
+            self.inside.pop()
+            self.busy.release()
+
+
+def test_up_to_max_concurrent_batches_run_at_once_each_on_a_replica_of_its_own():
+    """Three callers at once on a model that may run two batches at a time: two run side by side,
+    on the model and one copy of it (made when the first was busy), the third waits its turn; no
+    copy is ever called by two threads at once, and each caller gets its own outputs."""
+    gate, inside, copies = threading.Event(), [], []
+    original = ReplicatedModel(gate, inside, copies)
+    shared = shared_models.SharedModel(original, max_batch_size=1, max_concurrent=2,
+                                       replicate=ReplicatedModel.replicate)
+    threads_done = []
+
+    def call(value):
+        output = shared(torch.tensor([[value]]))
+        threads_done.append(value)
+        return output
+
+    results = []
+    threads = [threading.Thread(target=lambda value=value: results.append((value, call(value))))
+               for value in (1.0, 2.0, 3.0)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(inside) == 2)  # two batches inside the model at once
+    assert shared._queued_items == 1 and len(copies) == 1  # the third waits; one copy, not two
+    gate.set()
+    for thread in threads:
+        thread.join(60)
+    assert sorted((value, output.item()) for value, output in results) == [(1.0, 10.0), (2.0, 20.0), (3.0, 30.0)]
+    assert len(shared.replicas) == 2 and len(copies) == 1
+    assert not any(replica.overlapped for replica in shared.replicas)
+    # One caller after another never needs a copy.
+    alone_copies = []
+    alone = shared_models.SharedModel(ReplicatedModel(gate, [], alone_copies), max_concurrent=4,
+                                      replicate=ReplicatedModel.replicate)
+    for value in range(5):
+        assert alone(torch.tensor([[float(value)]])).item() == value * 10
+    assert alone_copies == [] and len(alone.replicas) == 1
+
+
+def test_a_replica_that_cannot_be_made_leaves_the_model_serving_alone():
+    """replicate() fails (out of memory, say): the error is kept in replica_error, no caller
+    fails, and the calls run on the model one after another."""
+    gate = threading.Event()
+    recording = RecordingModel(gate)
+
+    def failing_replicate(model):
+        raise MemoryError("no room for a second net")
+
+    shared = shared_models.SharedModel(recording, max_batch_size=1, max_concurrent=2, replicate=failing_replicate)
+    first = threading.Thread(target=lambda: shared(torch.tensor([[1.0]])))
+    first.start()
+    wait_until(lambda: len(recording.batches) == 1)
+    second = []
+    thread = threading.Thread(target=lambda: second.append(shared(torch.tensor([[2.0]]))))
+    thread.start()
+    wait_until(lambda: shared.replica_error is not None)
+    gate.set()
+    first.join(60)
+    thread.join(60)
+    assert second[0].item() == 20.0 and len(shared.replicas) == 1
+    assert shared.replica_error == "MemoryError: no room for a second net"
+    with pytest.raises(ValueError, match="need replicate"):
+        shared_models.SharedModel(recording, max_concurrent=2)
+
+
 def test_a_call_without_delay_does_not_wait_for_company():
     """A dry run (shared_models.without_delay()) runs at once, whatever max_batch_delay_ms says."""
     recording = RecordingModel()
@@ -493,7 +582,9 @@ def test_two_detectors_of_one_onnx_file_load_it_once_and_find_what_separate_ones
     assert any(together["first"]) and together["first"] != together["second"]
     shared = onnx_shared_model(models["shared"])
     assert shared.batch_sizes[2] >= 3  # every frame's call held both streams' frames
-    assert shared.model.runs == shared.items  # one image at a time, in one worker call
+    # One image at a time, in one worker call, on up to one net per core (copies, not loads).
+    assert sum(runner.runs for runner in shared.replicas) == shared.items
+    assert 1 <= len(shared.replicas) <= onnx_models.usable_cores()
 
 
 def test_an_onnx_model_with_an_open_batch_runs_a_gathered_batch_in_one_run(tmp_path):

@@ -112,6 +112,29 @@ def test_two_streams_from_their_configs_each_with_its_outputs_and_rules(tmp_path
         assert by_id[name]["latency_ms"]["p50"] <= by_id[name]["latency_ms"]["p95"]
 
 
+def test_every_stream_loads_its_programs_before_any_stream_plays(tmp_path, clips):
+    """Three streams whose program takes half a second to start (a model load, holding the
+    process): no stream's frame goes through before the last stream has loaded. (They played one
+    by one before, and the first streams' frames waited behind the later ones' loads.)"""
+    log = tmp_path / "program.log"
+    folder = make_app(str(tmp_path / "app"), pipeline={
+        "input": {"width": 64, "height": 48, "format": "RGBA"},
+        "empycustom": {"custom-lib": "resource/program.py", "process-interval": 1,
+                       "options": {"log": str(log), "load_seconds": 0.5}},
+        "aimeta": {"signal-interval": 1}})
+    with open(os.path.join(os.environ["EMI_TEST_SCRIPTS"], "slow_start.py")) as source:
+        (tmp_path / "app" / "resource" / "program.py").write_text(source.read())
+    paths = [write_stream(str(tmp_path), f"cam{index}", clips[40]) for index in range(3)]
+    summary = streams.run_streams(emi_app.load_app(folder), streams.stream_specs(paths, str(tmp_path / "out")),
+                                  annotated=False, out=QUIET)
+    assert [stream["frames"] for stream in summary["streams"]] == [40] * 3
+    events = [line.split() for line in log.read_text().splitlines()]
+    loaded = [float(when) for what, when in events if what == "loaded"]
+    frames = [float(when) for what, when in events if what == "frame"]
+    assert len(loaded) == 3 and len(frames) == 120
+    assert max(loaded) < min(frames)
+
+
 def test_one_failing_stream_does_not_stop_the_others(tmp_path, clips, monkeypatch, capsys):
     """Three streams through `emi run --streams`: a movie, the live test pattern and a movie that
     is not there. The missing one fails alone and says why; the run's exit status says one failed."""

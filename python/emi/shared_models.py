@@ -26,9 +26,15 @@ Inputs are torch tensors, numpy arrays (ONNX models) or lists of items. Outputs 
 the first dimension: a tensor or numpy array, a list (torchvision detectors: a dict per image), a
 dict of those, or a tuple of those. Inputs of different shapes, types or devices are not batched
 together. When a batch of several requests fails, each is run again alone, so one bad input fails
-its own caller only. The model is called by one thread at a time (a lock), so a model that is not
-thread-safe (an OpenCV net) can be shared. Inside `without_delay()` (a model's dry run at start) a
-call runs alone as soon as the model is free, neither waiting for company nor joining a batch.
+its own caller only. Inside `without_delay()` (a model's dry run at start) a call runs alone as
+soon as the model is free, neither waiting for company nor joining a batch.
+
+A model object is called by one thread at a time, so a model that is not thread-safe (an OpenCV
+net) can be shared. Where one call can't use the machine's cores by itself (a model of a fixed
+batch of 1, or one whose batches cost as much per item as single items), `max_concurrent` lets up
+to that many batches run at once, each on a replica: `replicate(model)` makes one (a copy of the
+loaded model, not a new load) the first time every replica made so far is busy, so one stream
+never makes a second one. Replicas made: `replicas`.
 """
 
 import collections
@@ -74,13 +80,14 @@ def load_count(key):
     return _load_counts[key]
 
 
-def shared_model(key, loader, max_batch_size=8, max_batch_delay_ms=0.0):
+def shared_model(key, loader, max_batch_size=8, max_batch_delay_ms=0.0, max_concurrent=1, replicate=None):
     """The process's SharedModel for `key`: the model loader() returns (a callable taking a batch),
-    loaded once, called in batches. The first caller's batch settings hold for the key."""
+    loaded once, called in batches (up to `max_concurrent` at once on replicas made by
+    `replicate(model)`). The first caller's settings hold for the key."""
     model = shared_load(key, loader)
     with _registry_lock:
         if key not in _models:
-            _models[key] = SharedModel(model, max_batch_size, max_batch_delay_ms)
+            _models[key] = SharedModel(model, max_batch_size, max_batch_delay_ms, max_concurrent, replicate)
         return _models[key]
 
 
@@ -126,26 +133,37 @@ class _Request:
 class SharedModel:
     """A model called in batches gathered from the threads that call it (see the module's doc).
     Counters: calls (requests), batches (model calls), items, largest_batch (items), batch_sizes
-    (items per batch → how many batches had that many)."""
+    (items per batch → how many batches had that many), replicas (the model and its copies: the
+    objects batches ran on), replica_error (why a copy could not be made; None)."""
 
-    def __init__(self, model, max_batch_size=8, max_batch_delay_ms=0.0):
+    def __init__(self, model, max_batch_size=8, max_batch_delay_ms=0.0, max_concurrent=1, replicate=None):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size: {max_batch_size!r} is not at least 1")
         if max_batch_delay_ms < 0:
             raise ValueError(f"max_batch_delay_ms: {max_batch_delay_ms!r} is negative")
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent: {max_concurrent!r} is not at least 1")
+        if max_concurrent > 1 and replicate is None:
+            raise ValueError(f"max_concurrent: {max_concurrent} batches at once need replicate, which copies the model")
         self.model = model
         self.max_batch_size = max_batch_size
         self.max_batch_delay = max_batch_delay_ms / 1000.0
+        self.max_concurrent = max_concurrent
         self.calls = 0
         self.batches = 0
         self.items = 0
         self.largest_batch = 0
         self.batch_sizes = collections.Counter()
-        self._model_lock = threading.Lock()  # one model call at a time, whoever calls
+        self.replicas = [model]
+        self.replica_error = None
+        self._replicate = replicate
+        self._free = [model]  # replicas no call is using
+        self._replicas_made = 1  # made or being made
+        self._pool = threading.Condition(threading.Lock())  # _free, replicas, _replicas_made
         self._counted = threading.Lock()  # the counters (a leader and a caller without delay count)
         self._queue = collections.deque()
         self._queued_items = 0
-        self._leading = False
+        self._leaders = 0  # callers gathering or running a batch
         self._changed = threading.Condition(threading.Lock())
 
     def __call__(self, inputs):
@@ -167,17 +185,19 @@ class SharedModel:
             self._queued_items += request.size
             self._changed.notify_all()  # a gathering caller may have enough now
             while not request.done:
-                if self._leading:
+                # Nothing queued: another caller took this request and runs it.
+                if self._leaders >= self.max_concurrent or not self._queue:
                     self._changed.wait()
                     continue
-                self._leading = True
+                self._leaders += 1
                 batch = self._gather()
                 self._changed.release()
                 try:
-                    self._run(batch)
+                    if batch:
+                        self._run(batch)
                 finally:
                     self._changed.acquire()
-                    self._leading = False
+                    self._leaders -= 1
                     self._changed.notify_all()
         if request.error is not None:
             raise request.error
@@ -185,13 +205,15 @@ class SharedModel:
 
     def _gather(self):
         """Called holding the lock: waits for a full batch or the oldest request's deadline, then
-        takes the requests of one batch from the queue, oldest first."""
-        deadline = self._queue[0].arrived + self.max_batch_delay
-        while self._queued_items < self.max_batch_size:
-            remaining = deadline - time.monotonic()
+        takes the requests of one batch from the queue, oldest first ([] when another caller
+        gathering at the same time took them all)."""
+        while self._queue and self._queued_items < self.max_batch_size:
+            remaining = self._queue[0].arrived + self.max_batch_delay - time.monotonic()
             if remaining <= 0:
                 break
             self._changed.wait(remaining)
+        if not self._queue:
+            return []
         first = self._queue.popleft()
         batch, size = [first], first.size
         kept = collections.deque()
@@ -240,8 +262,38 @@ class SharedModel:
             request.done = True
 
     def _call_model(self, inputs):
-        with self._model_lock, torch.no_grad():
-            return self.model(inputs)
+        replica = self._take_replica()
+        try:
+            with torch.no_grad():
+                return replica(inputs)
+        finally:
+            with self._pool:
+                self._free.append(replica)
+                self._pool.notify()
+
+    def _take_replica(self):
+        """A replica no other call is using: a free one, else a new copy while fewer than
+        max_concurrent exist, else the first one given back."""
+        with self._pool:
+            while not self._free:
+                if self._replicas_made < self.max_concurrent and self.replica_error is None:
+                    self._replicas_made += 1
+                    break
+                self._pool.wait()
+            else:
+                return self._free.pop()
+        try:
+            replica = self._replicate(self.model)
+        except Exception as error:  # noqa: BLE001 - the replicas made so far go on alone
+            with self._pool:
+                self._replicas_made -= 1
+                self.replica_error = f"{type(error).__name__}: {error}"
+                while not self._free:
+                    self._pool.wait()
+                return self._free.pop()
+        with self._pool:
+            self.replicas.append(replica)
+        return replica
 
 
 def _split(output, sizes):

@@ -263,6 +263,7 @@ class Stream:
         self.outages = []
         self._outage = None          # the outage going on
         self._failed_source = None   # the source that posted an error: its EOS is not the stream's
+        self._source_held = False    # a movie's source, locked until play()
         self._last_pts = None        # of the live source's last frame
 
     # -- building -----------------------------------------------------------------------------
@@ -334,19 +335,44 @@ class Stream:
         return Gst.PadProbeReturn.OK
 
     # -- running ------------------------------------------------------------------------------
-    def start(self):
-        """Builds and starts the pipeline; a stream that can't start fails (or, live, retries)."""
+    def load(self):
+        """Builds the pipeline and starts its elements: the app's programs and models load here.
+        run_streams loads every stream before it plays any, so that no stream's frames wait
+        seconds behind another's loading (which holds the interpreter). A movie's source is held
+        back until play() (it would preroll frames that then wait); a live source makes no frame
+        before PLAYING anyway. A stream that can't load fails (a live one whose source can't
+        start retries)."""
         try:
             self.build()
         except runner.RunError as error:
             self.fail(str(error))
             return
-        if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
-            message = self.pipeline.get_bus().timed_pop_filtered(0, Gst.MessageType.ERROR)
-            self.source_failed(runner._error_text(message) if message else "the pipeline did not start",
-                               from_source=message is None or self.from_source(message))
+        self._source_held = self.spec.location != "test" and not self.spec.live
+        if self._source_held:
+            self.source.set_locked_state(True)
+        if self.pipeline.set_state(Gst.State.PAUSED) == Gst.StateChangeReturn.FAILURE:
+            self._start_failed()
+
+    def play(self):
+        """Plays the loaded stream (a held-back source starts now); a source that can't start
+        fails the stream (or, live, retries)."""
+        if self.state != "starting":
+            return
+        started = self.pipeline.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
+        if started and self._source_held:
+            # The pipeline still waits for its first frame in PAUSED, PLAYING its target: the
+            # source starts to the state the pipeline is heading for.
+            self.source.set_locked_state(False)
+            started = self.source.sync_state_with_parent()
+        if not started:
+            self._start_failed()
             return
         self.state = "running"
+
+    def _start_failed(self):
+        message = self.pipeline.get_bus().timed_pop_filtered(0, Gst.MessageType.ERROR)
+        self.source_failed(runner._error_text(message) if message else "the pipeline did not start",
+                           from_source=message is None or self.from_source(message))
 
     def from_source(self, message):
         element = message.src
@@ -547,7 +573,9 @@ def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrup
     try:
         for stream in streams:
             os.makedirs(stream.spec.output_dir, exist_ok=True)
-            stream.start()
+            stream.load()
+        for stream in streams:
+            stream.play()
             for item in stream.ignored if stream.reconnects == 0 and stream is streams[0] else []:
                 display.say(f"emi: ignored {item}")
             if stream.state in ("failed", "reconnecting"):

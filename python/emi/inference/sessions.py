@@ -185,7 +185,9 @@ class Session:
         key = ("emi.inference.onnx", shared_models.file_identity(path), onnx_models.effective_backend(backend),
                str(device))
         model = shared_models.shared_load(key, lambda: onnx_models.load_onnx(path, backend, device))
-        batched = _shared_batched(key, lambda: onnx_models.BatchRunner(model), settings, path, self.warnings)
+        runner = onnx_models.BatchRunner(model)
+        batched = _shared_batched(key, lambda: runner, settings, path, self.warnings,
+                                  max_concurrent=runner.max_concurrent, replicate=onnx_models.BatchRunner.replicate)
         return onnx_models.SharedOnnxModel(model, batched)
 
     def prepare(self, width, height, pixel_format):
@@ -308,12 +310,13 @@ def _shared_torch_model(settings, device, labels, warnings):
     return loaded, _shared_batched(key, lambda: loaded.module, settings, loaded.name, warnings)
 
 
-def _shared_batched(key, model, settings, name, warnings):
+def _shared_batched(key, model, settings, name, warnings, max_concurrent=1, replicate=None):
     """The process's batched model of `key` (emi.shared_model) with the element's max-batch-size
     and max-batch-delay; the element that opened it first set them, and a later one that asks for
     others is told (in `warnings`)."""
     size, delay = settings.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE), settings.get("max_batch_delay", 0.0)
-    batched = shared_models.shared_model(key + ("batched",), model, max_batch_size=size, max_batch_delay_ms=delay)
+    batched = shared_models.shared_model(key + ("batched",), model, max_batch_size=size, max_batch_delay_ms=delay,
+                                         max_concurrent=max_concurrent, replicate=replicate)
     if (batched.max_batch_size, batched.max_batch_delay) != (size, delay / 1000.0):
         warnings.append(f"model {name} is shared with an element that opened it first with max-batch-size="
                         f"{batched.max_batch_size} and max-batch-delay={batched.max_batch_delay * 1000:g}: those "
