@@ -675,3 +675,36 @@ def test_the_counter_templates_detector_programs_of_two_streams_share_one_yolox_
     assert len(found[0]) >= 3 and [item["obj_label"] for item in found[0]] == ["person"] * len(found[0])
     assert found[0] != found[1]
     assert first.batched.calls == 2 + 2  # a dry run each, a frame each
+
+
+def test_a_model_compiled_for_inference_gives_the_models_outputs_for_any_batch():
+    """emi.inference.for_inference: SqueezeNet scripted, frozen and optimized by torch gives the
+    eager model's outputs for the example's batch size and others (its oneDNN buffers resized)."""
+    from emi.inference import for_inference
+
+    torch.manual_seed(5)
+    model = torchvision.models.squeezenet1_1(num_classes=7).eval()
+    compiled, why = for_inference(model, torch.zeros(1, 3, 64, 64))
+    assert why is None and isinstance(compiled, torch.jit.ScriptModule)
+    with torch.no_grad():
+        for batch in (1, 5, 2):
+            inputs = torch.rand(batch, 3, 64, 64)
+            assert torch.allclose(compiled(inputs), model(inputs), rtol=1e-3, atol=1e-5)
+
+
+def test_a_model_torch_cannot_compile_or_that_compiles_wrong_runs_as_it_is(monkeypatch):
+    from emi.inference import compiled, for_inference
+
+    class Unscriptable(torch.nn.Module):
+        def forward(self, inputs):
+            return torch.from_numpy(numpy.asarray(inputs) * 2)  # numpy: not TorchScript
+
+    module = Unscriptable()
+    model, why = for_inference(module, torch.ones(1, 3))
+    assert model is module and why.split(":")[0].endswith("Error"), why  # torch's reason, named
+
+    linear = torch.nn.Linear(3, 2)
+    monkeypatch.setattr(compiled.torch.jit, "optimize_for_inference",
+                        lambda scripted: (lambda inputs: scripted(inputs) + 1))
+    model, why = for_inference(linear, torch.ones(1, 3))
+    assert model is linear and why == "the compiled model's outputs differ from the model's"

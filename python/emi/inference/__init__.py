@@ -5,12 +5,13 @@ elements run in their empycustom (docs/models.md)."""
 import os
 import sys
 
+from .compiled import for_inference
 from .errors import ModelSetupError
 from .sessions import (PROGRAM_PATH, Detector, ModelProgram, close_session, open_session, prepare_session,
                        session_warnings)
 
-__all__ = ["PROGRAM_PATH", "Detector", "ModelProgram", "ModelSetupError", "close_session", "open_session",
-           "prepare_session", "session_warnings", "SHIPPED_MODELS_DIR"]
+__all__ = ["PROGRAM_PATH", "Detector", "ModelProgram", "ModelSetupError", "close_session", "for_inference",
+           "open_session", "prepare_session", "session_warnings", "SHIPPED_MODELS_DIR"]
 
 
 def _shipped_models_dir():

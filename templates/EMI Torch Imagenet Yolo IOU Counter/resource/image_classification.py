@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
 
+import emi.inference
 import model_weights
 from emi import shared_model
 from emi.shared_models import shared_load
@@ -209,16 +210,26 @@ class ObjectClassifier:
 classifier = None
 
 
+def compiled_model(settings):
+    """(model, weights file, device, why it is not compiled or None): SqueezeNet compiled by torch
+    for inference where it can be (5x faster on a CPU), else as it is."""
+    model, origin, device = model_weights.open_model(MODEL, HERE, settings)
+    size = settings["input_size"]
+    model, not_compiled = emi.inference.for_inference(model, torch.zeros(1, 3, size, size, device=device))
+    return model, origin, device, not_compiled
+
+
 def start(options):
     global classifier
     settings = settings_of(options)
     # One SqueezeNet per process whatever the number of streams running this app, its calls
     # batched across them (emi.shared_model): the same weights and device make the same model.
     key = (MODEL.name, HERE, settings["weights"], settings["models_dir"], settings["device"])
-    loaded, origin, device = shared_load(key, lambda: model_weights.open_model(MODEL, HERE, settings))
+    loaded, origin, device, not_compiled = shared_load(key, lambda: compiled_model(settings))
     model = shared_model(key + ("batched",), lambda: loaded)
     labels = model_weights.read_labels(model_weights.resource_path(HERE, settings["labels"]))
-    print(f"image_classification: squeezenet1_1 on {device}, weights from {origin}", flush=True)
+    print(f"image_classification: squeezenet1_1 on {device}{' (not compiled: ' + not_compiled + ')' if not_compiled else ''}, "
+          f"weights from {origin}", flush=True)
     classifier = ObjectClassifier(model, labels, device, settings["input_size"], settings["reclassify_interval"],
                                   settings["classify_every_object"])
 
