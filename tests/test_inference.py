@@ -708,3 +708,18 @@ def test_a_model_torch_cannot_compile_or_that_compiles_wrong_runs_as_it_is(monke
                         lambda scripted: (lambda inputs: scripted(inputs) + 1))
     model, why = for_inference(linear, torch.ones(1, 3))
     assert model is linear and why == "the compiled model's outputs differ from the model's"
+
+
+def test_an_emclassify_classifier_runs_compiled_from_its_dry_run_on(tmp_path):
+    """A torch classifier's session compiles the model on its dry run (an input of the frames'
+    size) and calls the compiled model for every frame after."""
+    from emi.inference import sessions
+
+    labels = fixtures.write_labels(tmp_path / "kinds.txt", fixtures.numbered_labels(5, "kind"))
+    session = sessions.Session({"task": "classify", "model": "torchvision.models.squeezenet1_1",
+                                "random_weights": True, "labels_file": str(labels),
+                                "inference_region": "full-frame"})
+    model = session.task.model
+    assert isinstance(model, sessions.CompiledOnFirstCall) and model.model is None
+    session.prepare(64, 48, "RGBA")
+    assert isinstance(model.model, torch.jit.ScriptModule) and model.not_compiled is None

@@ -329,9 +329,11 @@ def test_up_to_max_concurrent_batches_run_at_once_each_on_a_replica_of_its_own()
                for value in (1.0, 2.0, 3.0)]
     for thread in threads:
         thread.start()
-    wait_until(lambda: len(inside) == 2)  # two batches inside the model at once
-    assert shared._queued_items == 1 and len(copies) == 1  # the third waits; one copy, not two
-    gate.set()
+    try:
+        wait_until(lambda: len(inside) == 2 and shared._queued_items == 1)  # two inside the model, one waits
+        assert len(copies) == 1  # one copy, not two
+    finally:
+        gate.set()
     for thread in threads:
         thread.join(60)
     assert sorted((value, output.item()) for value, output in results) == [(1.0, 10.0), (2.0, 20.0), (3.0, 30.0)]

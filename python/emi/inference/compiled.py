@@ -3,7 +3,7 @@
 (torch.jit.optimize_for_inference: batch norms folded into convolutions, convolutions run by
 oneDNN on the CPU). With Debian's torch 1.13 on this project's 2-core machines, SqueezeNet 1.1 on
 13 crops takes 181 ms instead of 887, r3d_18 on a 16-frame clip 475 ms instead of 3,063
-(bench/bench_models.py --compiled). The compiled model is kept only where it gives the model's own
+(bench/bench_compiled.py). The compiled model is kept only where it gives the model's own
 outputs; anything torch can't script stays as it is."""
 
 import warnings
@@ -19,6 +19,8 @@ def for_inference(module, example, rtol=1e-3, atol=1e-4):
     """(the model to call, None): `module` compiled, when torch can script it and the compiled
     model gives the module's outputs on `example` (an input the caller will feed, on the module's
     device); else (`module`, why not). The module is put in eval mode."""
+    if not isinstance(module, torch.nn.Module):
+        return module, f"a {type(module).__name__}, not a torch.nn.Module"
     module.eval()
     try:
         with torch.no_grad():

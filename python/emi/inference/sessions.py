@@ -13,6 +13,7 @@ import numpy
 
 from .. import shared_models
 from . import decoders, onnx_models, tasks
+from .compiled import for_inference
 from .config import read_labels, read_model_proc
 from .errors import ModelSetupError
 from .models import detection_class_count, load_model, resolve_device
@@ -120,7 +121,7 @@ class Session:
             raise ModelSetupError(ModelSetupError.INVALID,
                                   f"backend {backend} runs ONNX files (model=/path/model.onnx); model "
                                   f"{self.model_name} runs on torch: use backend=auto or torch")
-        loaded, module = _shared_torch_model(settings, device, labels, self.warnings)
+        loaded, module = _shared_torch_model(settings, device, labels, self.warnings, compile=task == "classify")
         self.warnings.extend(loaded.warnings)
         self.model_name = loaded.name
         family = loaded.family or _family_of_file(task, model_proc)
@@ -291,23 +292,44 @@ def parse_regions(text):
     return regions or None
 
 
-def _shared_torch_model(settings, device, labels, warnings):
+def _shared_torch_model(settings, device, labels, warnings, compile=False):
     """(the loaded model, what the task calls): one load per model file, weights, torch home and
     device in the process, called in batches by every session (stream) that has it
-    (emi.shared_models). Random weights are each session's own."""
+    (emi.shared_models). Random weights are each session's own. A classifier (`compile`) runs
+    compiled for inference where torch can compile it (CompiledOnFirstCall)."""
     def load():
         return load_model(settings.get("model"), settings.get("model_weights"), settings.get("random_weights"),
                           device, len(labels) if labels else None,
                           trust_model_file=settings.get("trust_model_file", False))
 
+    def callable_of(loaded):
+        return CompiledOnFirstCall(loaded.module) if compile else loaded.module
+
     if settings.get("random_weights"):
         loaded = load()
-        return loaded, loaded.module
+        return loaded, callable_of(loaded)
     key = ("emi.inference", shared_models.file_identity(settings.get("model")),
            shared_models.file_identity(settings.get("model_weights")), os.environ.get("TORCH_HOME", ""),
-           str(device), len(labels) if labels else None, bool(settings.get("trust_model_file")))
+           str(device), len(labels) if labels else None, bool(settings.get("trust_model_file")), compile)
     loaded = shared_models.shared_load(key, load)
-    return loaded, _shared_batched(key, lambda: loaded.module, settings, loaded.name, warnings)
+    return loaded, _shared_batched(key, lambda: callable_of(loaded), settings, loaded.name, warnings)
+
+
+class CompiledOnFirstCall:
+    """A torch classifier compiled for inference (emi.inference.for_inference) on the first batch
+    it is given (a session's dry run: an input of the size the frames will have), and run compiled
+    from then on; `not_compiled` says why not when torch can't. Called by one thread at a time
+    (emi.shared_models)."""
+
+    def __init__(self, module):
+        self.module = module
+        self.model = None
+        self.not_compiled = None
+
+    def __call__(self, inputs):
+        if self.model is None:
+            self.model, self.not_compiled = for_inference(self.module, inputs)
+        return self.model(inputs)
 
 
 def _shared_batched(key, model, settings, name, warnings, max_concurrent=1, replicate=None):
