@@ -17,7 +17,7 @@ import pytest
 import gi
 
 gi.require_version("Gst", "1.0")
-from gi.repository import Gst  # noqa: E402
+from gi.repository import GLib, Gst  # noqa: E402
 
 import emi  # noqa: E402
 from emi import app as emi_app  # noqa: E402
@@ -178,6 +178,12 @@ def test_stream_configs_that_cannot_run_name_the_file_and_field(tmp_path):
         json.dump({"stream_id": "cam", "location": ""}, stream_file)
     with pytest.raises(emi_app.AppConfigError, match=f"{unplaced}: location: '': give a movie"):
         streams.stream_specs([unplaced], str(tmp_path / "out"))
+    for value in ("5", 0, -1, True, float("nan"), None):
+        silence = write_stream(str(tmp_path), "silence", "rtsp://127.0.0.1:9/x", silence_timeout_seconds=value)
+        with pytest.raises(emi_app.AppConfigError) as error:
+            streams.stream_specs([silence], str(tmp_path / "out"))
+        assert str(error.value) == (f"{silence}: silence_timeout_seconds: {value!r}: give a number of seconds "
+                                    "above 0 (how long a live source may send no frame before it is reconnected)")
 
 
 def test_locations_become_sources_with_properties_not_pipeline_text(tmp_path):
@@ -192,12 +198,55 @@ def test_locations_become_sources_with_properties_not_pipeline_text(tmp_path):
     assert not any(element.get_factory().get_name() == "fakesink" for element in source.iterate_elements())
     specs = streams.stream_specs([write_stream(str(tmp_path), "cam", "rtsp://127.0.0.1:9/x")], str(tmp_path))
     assert specs[0].live and specs[0].location == "rtsp://127.0.0.1:9/x"
+    assert specs[0].silence_s == streams.SILENCE_SECONDS == 10
+    specs = streams.stream_specs([write_stream(str(tmp_path), "cam", "rtsp://127.0.0.1:9/x",
+                                               silence_timeout_seconds=2.5)], str(tmp_path))
+    assert specs[0].silence_s == 2.5
     assert not streams.stream_specs([write_stream(str(tmp_path), "cam", "test")], str(tmp_path))[0].live
 
 
+class _Interrupts:
+    """run_streams' `interrupts` (emi.interrupts.InterruptWatcher's `interrupted`), set by a thread
+    once `condition()` holds (or after a minute): Ctrl-C, as the test asks for it."""
+
+    def __init__(self, condition):
+        self.interrupted = threading.Event()
+        self._condition = condition
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self):
+        deadline = time.monotonic() + 60
+        while not self._condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.interrupted.set()
+
+
+def frames_written(signals):
+    return sum(line.startswith('{"frame"') for line in open(signals)) if signals.exists() else 0
+
+
+def test_an_error_from_a_dropped_source_does_not_fail_the_stream(tmp_path):
+    """A source that failed posts a second error (GstBaseSrc's "streaming stopped") that may come
+    after it was dropped, when Ctrl-C is already finishing the stream: the stream stops as asked
+    instead of failing."""
+    app = emi_app.load_app(make_app(str(tmp_path / "app")))
+    spec, = streams.stream_specs([write_stream(str(tmp_path), "cam", "rtsp://127.0.0.1:9/x")], str(tmp_path / "out"))
+    stream = streams.Stream(app, spec, annotated=False)
+    stream.build()
+    dropped = stream.source
+    stream.source_failed("source: Could not connect")
+    stream.state = "stopping"  # Ctrl-C came while it waited to reconnect
+    late = Gst.Message.new_error(dropped.get_by_name("media_time"),
+                                 GLib.Error.new_literal(Gst.stream_error_quark(), "Internal data stream error.",
+                                                        int(Gst.StreamError.FAILED)), "")
+    stream.handle(late)
+    assert (stream.state, stream.error) == ("stopping", "source: Could not connect")
+    stream.pipeline.set_state(Gst.State.NULL)
+
+
 class _FlakyServer(http.server.ThreadingHTTPServer):
-    """Serves one movie over HTTP on loopback after answering the first `failures` requests with
-    503 Service Unavailable; remembers when each request came."""
+    """Serves one movie over HTTP on loopback once, after answering the first `failures` requests
+    with 503 Service Unavailable, and answers 503 again after it; remembers when each request came."""
 
     def __init__(self, movie, failures):
         self.movie = open(movie, "rb").read()
@@ -209,7 +258,7 @@ class _FlakyServer(http.server.ThreadingHTTPServer):
 class _FlakyHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.requests.append(time.monotonic())
-        if len(self.server.requests) <= self.server.failures:
+        if len(self.server.requests) != self.server.failures + 1:
             self.send_error(503)
             return
         self.send_response(200)
@@ -223,21 +272,27 @@ class _FlakyHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_live_source_that_fails_reconnects_with_backoff(tmp_path, monkeypatch):
+    """An HTTP source that fails twice, then plays, then ends (a live source's end is an outage
+    too): each try waits twice as long as the one before, and the stream runs until Ctrl-C."""
     monkeypatch.setattr(streams, "FIRST_BACKOFF_SECONDS", 0.2)
     movie = make_clip(str(tmp_path / "live.mp4"), 30, faststart=True)
     server = _FlakyServer(movie, failures=2)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    interrupts = _Interrupts(lambda: len(server.requests) == 4)  # the try after the movie's end
     try:
         app = emi_app.load_app(make_app(str(tmp_path / "app")))
         location = f"http://127.0.0.1:{server.server_address[1]}/live.mp4"
         specs = streams.stream_specs([write_stream(str(tmp_path), "cam", location)], str(tmp_path / "out"))
-        summary = streams.run_streams(app, specs, annotated=False, out=QUIET)
+        summary = streams.run_streams(app, specs, annotated=False, out=QUIET, interrupts=interrupts)
     finally:
         server.shutdown()
         server.server_close()
     stream = summary["streams"][0]
-    assert (stream["state"], stream["reconnects"], stream["frames"]) == ("finished", 2, 30)
-    assert len(server.requests) == 3
+    assert (stream["state"], stream["frames"]) == ("interrupted", 30)
+    assert [(outage["at_frame"], outage["error"] == streams.SOURCE_ENDED) for outage in stream["outages"]] == \
+        [(0, False), (30, True)]
+    assert stream["outages"][0]["backoffs_s"] == [0.2, 0.4]
+    assert len(server.requests) == 4
     first_wait = server.requests[1] - server.requests[0]
     second_wait = server.requests[2] - server.requests[1]
     assert second_wait > 1.5 * first_wait  # the back-off doubles
@@ -308,23 +363,25 @@ def test_streams_share_one_model_loaded_once_and_get_their_own_results(tmp_path,
 
 class _CameraServer(http.server.ThreadingHTTPServer):
     """An HTTP camera on loopback: multipart MJPEG (multipart/x-mixed-replace), a frame every 1/30 s,
-    as IP cameras serve it. Each connection sends `frames_per_connection` frames; the last
-    connection (after `drops` of them) then ends the stream, the others drop the connection with a
-    TCP reset once `delivered(frames so far)` is true (the app has them). After each drop the
-    camera is down for `down_requests` requests (503), then serves again."""
+    as IP cameras serve it. Connection N sends `frames_per_connection` frames, then ends as
+    `endings[N]` says: "reset" drops it with a TCP reset once `delivered(frames so far)` is true
+    (the app has them), "end" ends the stream and closes it (a camera rebooting), "silent" keeps it
+    open and sends nothing more (a pulled cable) until the client closes it. After each connection
+    the camera is down for `down_requests` requests (503), then serves again; after the last one it
+    stays down."""
 
     daemon_threads = True
 
-    def __init__(self, frames_per_connection, drops, down_requests, delivered):
+    def __init__(self, frames_per_connection, endings, down_requests, delivered):
         import cv2
         import numpy
 
         self.frames_per_connection = frames_per_connection
-        self.drops = drops
+        self.endings = endings
         self.down_requests = down_requests
         self.delivered = delivered
         self.jpegs = []
-        for index in range(frames_per_connection * (drops + 1)):
+        for index in range(frames_per_connection * len(endings)):
             image = numpy.zeros((72, 96, 3), numpy.uint8)
             cv2.circle(image, (8 + index % 80, 36), 8, (255, 255, 255), -1)
             self.jpegs.append(cv2.imencode(".jpg", image)[1].tobytes())
@@ -333,18 +390,25 @@ class _CameraServer(http.server.ThreadingHTTPServer):
         self.connections = 0     # that served frames
         self.down_left = 0
         self.sent = 0
+        self.closed_by_client = []  # the silent connections the client gave up on
         super().__init__(("127.0.0.1", 0), _CameraHandler)
+
+    def after_last_connection(self):
+        """A request came after the last connection ended: the stream has recorded that outage."""
+        with self.lock:
+            return self.connections == len(self.endings) and self.requests[-1][1] == "503"
 
 
 class _CameraHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self):
+        import select
         import struct
 
         server = self.server
         with server.lock:
-            down = server.down_left > 0
+            down = server.down_left > 0 or server.connections == len(server.endings)
             server.down_left -= 1 if down else 0
             server.requests.append((time.monotonic(), "503" if down else "frames"))
             connection = server.connections
@@ -364,62 +428,147 @@ class _CameraHandler(http.server.BaseHTTPRequestHandler):
             server.sent += 1
             pace += 1 / 30
             time.sleep(max(0.0, pace - time.monotonic()))  # a camera's frame rate
-        if connection == server.drops:
-            self.wfile.write(b"--frame--\r\n")  # the end of the stream
-            return
-        deadline = time.monotonic() + 60
-        while not server.delivered(server.sent) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        ending = server.endings[connection]
         with server.lock:
             server.down_left = server.down_requests
-        # A reset, not a close: the connection is lost, as when a camera goes away.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.connection.close()
+        if ending == "end":
+            self.wfile.write(b"--frame--\r\n")  # the end of the stream
+        elif ending == "silent":
+            # Readable when the client closes its end (recv then gives b""); a minute at most.
+            if select.select([self.connection], [], [], 60)[0] and self.connection.recv(1) == b"":
+                server.closed_by_client.append(connection)
+        else:
+            deadline = time.monotonic() + 60
+            while not server.delivered(server.sent) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # A reset, not a close: the connection is lost, as when a camera goes away.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
     def log_message(self, *args):
         pass
 
 
-def test_a_live_camera_that_drops_after_frames_flowed_reconnects_and_its_frames_flow_again(
-        tmp_path, monkeypatch):
+def test_a_live_camera_that_drops_or_ends_reconnects_and_its_frames_flow_again(tmp_path, monkeypatch):
     """An MJPEG camera over HTTP delivers frames, drops the connection (TCP reset), answers 503
-    for a while, then streams again; twice. The stream reconnects with back-off, starting from
-    the first back-off after each outage, says so (its summary's outages), every frame the camera
-    sent goes through the app, in order; the test pattern beside it
-    runs on untouched."""
+    for a while, then streams again and ends its stream cleanly (a reboot), twice: the second
+    time it stays down. Every drop and end is an outage: the stream reconnects with back-off,
+    starting from the first back-off after each outage, says so (its summary's outages), and
+    runs until Ctrl-C; every frame the camera sent goes through the app, in order; the test
+    pattern beside it runs on untouched."""
     monkeypatch.setattr(streams, "FIRST_BACKOFF_SECONDS", 0.2)
-    monkeypatch.setattr(runner, "TEST_PATTERN_FRAMES", 120)
+    monkeypatch.setattr(runner, "TEST_PATTERN_FRAMES", 60)
     out = tmp_path / "out"
     signals = out / "cam" / runner.SIGNALS_NAME
 
     def delivered(count):
         """The app wrote the signals of `count` frames (the camera drops only then)."""
-        return signals.exists() and sum(line.startswith('{"frame"') for line in open(signals)) >= count
+        return frames_written(signals) >= count
 
-    frames, drops = 15, 2
-    server = _CameraServer(frames, drops=drops, down_requests=2, delivered=delivered)
+    frames, endings = 15, ("reset", "end", "end")
+    server = _CameraServer(frames, endings, down_requests=2, delivered=delivered)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    interrupts = _Interrupts(lambda: server.after_last_connection()
+                             and frames_written(out / "pattern" / runner.SIGNALS_NAME) == 60)
     try:
         app = emi_app.load_app(make_app(str(tmp_path / "app")))
         paths = [write_stream(str(tmp_path), "cam", f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"),
                  write_stream(str(tmp_path), "pattern", "test")]
-        summary = streams.run_streams(app, streams.stream_specs(paths, str(out)), out=QUIET)
+        summary = streams.run_streams(app, streams.stream_specs(paths, str(out)), out=QUIET, interrupts=interrupts)
     finally:
         server.shutdown()
         server.server_close()
+    assert server.after_last_connection(), "the camera's last end was not taken as an outage"
     by_id = {stream["stream_id"]: stream for stream in summary["streams"]}
     camera, pattern = by_id["cam"], by_id["pattern"]
-    assert camera["state"] == "finished" and "error" not in camera, camera
-    assert camera["frames"] == frames * (drops + 1) == server.sent
-    assert [outage["at_frame"] for outage in camera["outages"]] == [frames * (index + 1) for index in range(drops)]
-    for outage in camera["outages"]:
-        # Each outage backs off from the first wait, doubling; frames came again after it.
+    assert camera["state"] == "interrupted", camera
+    assert camera["frames"] == frames * len(endings) == server.sent
+    outages = camera["outages"]
+    assert [outage["at_frame"] for outage in outages] == [frames * (index + 1) for index in range(len(endings))]
+    assert [outage["error"] == streams.SOURCE_ENDED for outage in outages] == [False, True, True]
+    for outage in outages:
+        # Each outage backs off from the first wait, doubling.
         assert outage["backoffs_s"] == [0.2 * 2 ** index for index in range(len(outage["backoffs_s"]))]
+    for outage in outages[:-1]:  # frames came again after them
         assert outage["backoffs_s"] and outage["down_s"] >= sum(outage["backoffs_s"][:-1])
-    assert camera["reconnects"] == sum(len(outage["backoffs_s"]) for outage in camera["outages"])
-    assert [kind for _, kind in server.requests].count("frames") == drops + 1
+    assert outages[-1]["backoffs_s"] and outages[-1]["down_s"] is None  # the camera stayed down
+    # One attempt per back-off; the last outage's latest attempt may still be waiting.
+    came_back = sum(len(outage["backoffs_s"]) for outage in outages[:-1])
+    assert came_back < camera["reconnects"] <= came_back + len(outages[-1]["backoffs_s"])
+    assert [kind for _, kind in server.requests].count("frames") == len(endings)
     assert camera["frame_times"] == "wall-clock"  # a live source
     numbers = [line["frame"][0]["frame_num"] for line in signal_lines(signals) if "frame" in line]
-    assert numbers == list(range(frames * (drops + 1)))
+    assert numbers == list(range(frames * len(endings)))
     assert (pattern["state"], pattern["frames"], pattern["reconnects"], pattern["outages"]) == \
-        ("finished", 120, 0, [])
+        ("finished", 60, 0, [])
+
+
+def test_a_live_camera_that_goes_silent_is_reconnected_after_its_silence_timeout(tmp_path, monkeypatch):
+    """An MJPEG camera sends frames, then keeps the connection open and sends nothing (a pulled
+    cable): no error, no end. With `silence_timeout_seconds` 1 in the stream config, the stream
+    takes the silence as an outage, closes that connection, reconnects and gets the next
+    connection's frames."""
+    monkeypatch.setattr(streams, "FIRST_BACKOFF_SECONDS", 0.2)
+    out = tmp_path / "out"
+    signals = out / "cam" / runner.SIGNALS_NAME
+    frames, endings = 10, ("silent", "end")
+    server = _CameraServer(frames, endings, down_requests=0, delivered=lambda count: True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    interrupts = _Interrupts(server.after_last_connection)
+    try:
+        app = emi_app.load_app(make_app(str(tmp_path / "app")))
+        paths = [write_stream(str(tmp_path), "cam", f"http://127.0.0.1:{server.server_address[1]}/video.mjpg",
+                              silence_timeout_seconds=1)]
+        summary = streams.run_streams(app, streams.stream_specs(paths, str(out)), annotated=False, out=QUIET,
+                                      interrupts=interrupts)
+    finally:
+        server.shutdown()
+        server.server_close()
+    camera = summary["streams"][0]
+    assert (camera["state"], camera["frames"]) == ("interrupted", 2 * frames), camera
+    silence = camera["outages"][0]
+    assert (silence["at_frame"], silence["error"], silence["backoffs_s"]) == \
+        (frames, "the source gave no frame for 1 s (silence_timeout_seconds)", [0.2])
+    assert silence["down_s"] is not None  # frames came again
+    assert server.closed_by_client == [0]  # the silent connection was given up, not left open
+    numbers = [line["frame"][0]["frame_num"] for line in signal_lines(signals) if "frame" in line]
+    assert numbers == list(range(2 * frames))
+
+
+def test_an_app_slower_than_its_camera_for_a_while_is_not_a_silent_camera(tmp_path, monkeypatch):
+    """The app holds a frame while the camera sends the rest of its frames: none leaves the source
+    for longer than the silence timeout, but they wait at its end, so the camera isn't silent
+    and isn't reconnected; its only outage is its end."""
+    monkeypatch.setattr(streams, "FIRST_BACKOFF_SECONDS", 0.2)
+    out = tmp_path / "out"
+    sent_all = tmp_path / "sent_all"
+    frames = 30  # a second of the camera's frames, the app holding the third until they are sent
+    server = _CameraServer(frames, ("end",), down_requests=0, delivered=lambda count: True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def mark_sent_all():
+        deadline = time.monotonic() + 60
+        while server.sent < frames and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sent_all.touch()
+
+    threading.Thread(target=mark_sent_all, daemon=True).start()
+    interrupts = _Interrupts(server.after_last_connection)
+    folder = make_app(str(tmp_path / "app"), pipeline={
+        "input": {"width": 64, "height": 48, "format": "RGBA"},
+        "empycustom": {"custom-lib": "resource/program.py", "process-interval": 1,
+                       "options": {"hold_frame": 2, "until": str(sent_all)}},
+        "aimeta": {"signal-interval": 1}})
+    with open(os.path.join(os.environ["EMI_TEST_SCRIPTS"], "holds_frame.py")) as source:
+        (tmp_path / "app" / "resource" / "program.py").write_text(source.read())
+    try:
+        paths = [write_stream(str(tmp_path), "cam", f"http://127.0.0.1:{server.server_address[1]}/video.mjpg",
+                              silence_timeout_seconds=0.3)]
+        summary = streams.run_streams(emi_app.load_app(folder), streams.stream_specs(paths, str(out)),
+                                      annotated=False, out=QUIET, interrupts=interrupts)
+    finally:
+        server.shutdown()
+        server.server_close()
+    camera = summary["streams"][0]
+    assert (camera["state"], camera["frames"]) == ("interrupted", frames), camera
+    assert [(outage["at_frame"], outage["error"]) for outage in camera["outages"]] == [(frames, streams.SOURCE_ENDED)]

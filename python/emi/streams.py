@@ -17,18 +17,22 @@ A stream's input is its config's `location`:
 Sources are elements with their properties set: nothing the config says is parsed as a pipeline.
 
 A live stream whose source fails (the camera is gone, the RTSP server is down, the connection is
-reset) gets a new source after a back-off (1 s, doubling up to 30 s, and from 1 s again once
-frames flow), while the rest of its pipeline, its files and its counts go on; the summary lists
-each outage (`outages`: the frame it came at, the error, the back-offs, how long until frames came
-again) and the progress line says how often the source was lost. A live source that ends its
-stream without an error (EOS: the server closed it) ends the stream. A movie that can't be read
-is an error for that stream alone. Ctrl-C ends every stream with valid files (a second Ctrl-C
-stops at once).
+reset), ends its stream (EOS: the server closed the connection, the camera reboots; a camera
+doesn't finish) or goes silent (no frame for the config's `silence_timeout_seconds`, 10 s when
+not given, from the source's start or its last frame: a pulled cable can keep the connection open
+without an error) gets a new source after a back-off (1 s, doubling up to 30 s, and from 1 s again
+once frames flow), while the rest of its pipeline, its files and its counts go on; the summary
+lists each outage (`outages`: the frame it came at, the error, the back-offs, how long until
+frames came again) and the progress line says how often the source was lost. A live stream ends
+only on Ctrl-C or when something other than its source fails. The test pattern and movies finish
+at their end. A movie that can't be read is an error for that stream alone. Ctrl-C ends every
+stream with valid files (a second Ctrl-C stops at once).
 """
 
 import collections
 import dataclasses
 import glob
+import math
 import os
 import signal
 import sys
@@ -46,6 +50,12 @@ from .app import AppConfigError, load_stream  # noqa: E402
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtspt", "http", "https", "udp", "srt", "rtmp")
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+# How long a live source may give no frame before it counts as lost (a stream config's
+# `silence_timeout_seconds`): a few missed frames are not an outage, a pulled cable is.
+SILENCE_SECONDS = 10.0
+SOURCE_ENDED = "the source ended its stream (EOS): the camera or server closed it"
+# Posted by a live source's pad when its stream ends: the bus, not the streaming thread, replaces it.
+_SOURCE_ENDED_MESSAGE = "emi-source-ended"
 # Frames whose latency is kept for the summary's percentiles (a ring: memory stays bounded).
 LATENCY_SAMPLES = 10000
 
@@ -59,6 +69,7 @@ class StreamSpec:
     live: bool          # reconnects when its source fails
     output_dir: str
     regions: list = dataclasses.field(default_factory=list)  # the config's `roi` (emi.roi.parse_roi)
+    silence_s: float = SILENCE_SECONDS  # a live source without a frame this long is lost
 
 
 def _is_uri(location):
@@ -133,9 +144,14 @@ def stream_specs(stream_paths, output_dir, input_override=None):
             regions = roi.parse_roi(stream.get("roi"), f"{path}: roi")
         except roi.RoiError as error:
             raise AppConfigError(str(error)) from None
+        silence_s = stream.get("silence_timeout_seconds", SILENCE_SECONDS)
+        if isinstance(silence_s, bool) or not isinstance(silence_s, (int, float)) \
+                or not math.isfinite(silence_s) or silence_s <= 0:
+            raise AppConfigError(f"{path}: silence_timeout_seconds: {silence_s!r}: give a number of seconds above 0 "
+                                 "(how long a live source may send no frame before it is reconnected)")
         specs.append(StreamSpec(config_path=os.path.abspath(path), stream_id=stream_id, location=location,
                                 live=_is_live(location), output_dir=os.path.join(output_dir, stream_id),
-                                regions=regions))
+                                regions=regions, silence_s=float(silence_s)))
     return specs
 
 
@@ -265,6 +281,8 @@ class Stream:
         self._failed_source = None   # the source that posted an error: its EOS is not the stream's
         self._source_held = False    # a movie's source, locked until play()
         self._last_pts = None        # of the live source's last frame
+        self._last_frame_at = None   # clock() when the live source started or last gave a frame
+        self._dropped_frame_times = None  # frame_times() of the last source dropped
 
     # -- building -----------------------------------------------------------------------------
     def build(self):
@@ -303,9 +321,12 @@ class Stream:
         return self.source
 
     def _source_event(self, pad, info, source):
-        if info.get_event().type == Gst.EventType.EOS and self._failed_source is source:
-            return Gst.PadProbeReturn.DROP  # the end of a lost source: a new one follows
-        return Gst.PadProbeReturn.OK
+        if info.get_event().type != Gst.EventType.EOS or self.eos_sent:
+            return Gst.PadProbeReturn.OK
+        if self._failed_source is not source:
+            # A camera doesn't finish: its end is an outage, handled where the bus is read.
+            source.post_message(Gst.Message.new_application(source, Gst.Structure.new_empty(_SOURCE_ENDED_MESSAGE)))
+        return Gst.PadProbeReturn.DROP  # the end of a lost source: a new one follows
 
     def _left_source(self, pad, info):
         buffer = info.get_buffer()
@@ -317,6 +338,7 @@ class Stream:
                 buffer.pts = self._last_pts + Gst.MSECOND
             if buffer.pts != Gst.CLOCK_TIME_NONE:
                 self._last_pts = buffer.pts
+            self._last_frame_at = self.clock()
         outage = self._outage
         if outage is not None:  # frames again: the outage is over, and the next one backs off from the start
             outage["down_s"] = round(self.clock() - outage["lost_at"], 2)
@@ -368,6 +390,7 @@ class Stream:
             self._start_failed()
             return
         self.state = "running"
+        self._last_frame_at = self.clock()
 
     def _start_failed(self):
         message = self.pipeline.get_bus().timed_pop_filtered(0, Gst.MessageType.ERROR)
@@ -381,6 +404,14 @@ class Stream:
                 return True
             element = element.get_parent()
         return False
+
+    def _from_dropped_source(self, message):
+        """Posted by an element no longer in the pipeline: a source that was dropped (a source
+        that fails often posts a second error, and a silent one may post one as it stops)."""
+        element = message.src
+        while element.get_parent() is not None:
+            element = element.get_parent()
+        return element is not self.pipeline
 
     def source_failed(self, text, from_source=True):
         if not (self.spec.live and from_source) or self.state == "interrupted":
@@ -402,6 +433,9 @@ class Stream:
         source, self.source = self.source, None
         if source is None:
             return
+        # A live stream may end while it waits for a new source: its summary still says where
+        # its frames' times came from.
+        self._dropped_frame_times = self._frame_times_of(source) or self._dropped_frame_times
         source.set_state(Gst.State.NULL)
         source.get_static_pad("src").unlink(self._downstream_pad)
         self.pipeline.remove(source)
@@ -414,10 +448,20 @@ class Stream:
         self.pipeline.add(source)
         source.get_static_pad("src").link(self._downstream_pad)
         self.state = "running"
+        self._last_frame_at = self.clock()
         # The pipeline may never have reached PLAYING (the source failed while starting).
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             message = self.pipeline.get_bus().timed_pop_filtered(0, Gst.MessageType.ERROR)
             self.source_failed(runner._error_text(message) if message else "the source did not start")
+
+    def silent(self, now):
+        """Whether the live source has given no frame for `silence_s` seconds since it started or
+        since its last frame, while nothing waits in its last queue (an app that is slow holds
+        frames there: that is not the source's silence)."""
+        if not self.spec.live or self.state != "running" or self.source is None \
+                or now - self._last_frame_at < self.spec.silence_s:
+            return False
+        return self.source.get_by_name("decoded").get_property("current-level-buffers") == 0
 
     def fail(self, text):
         self.error = text
@@ -452,9 +496,19 @@ class Stream:
         return self.state in ("finished", "failed", "interrupted")
 
     def handle(self, message):
-        if message.type == Gst.MessageType.EOS:
+        if message.type == Gst.MessageType.APPLICATION:
+            if message.get_structure().get_name() != _SOURCE_ENDED_MESSAGE or message.src is not self.source:
+                return  # another element's, or a source already replaced
+            if self.state == "running":
+                self.source_failed(SOURCE_ENDED)
+            elif self.state == "stopping":
+                # It ended just before Ctrl-C's EOS, which it then never passed on.
+                self._downstream_pad.send_event(Gst.Event.new_eos())
+        elif message.type == Gst.MessageType.EOS:
             self.finish("interrupted" if self.eos_sent else "finished")
         elif message.type == Gst.MessageType.ERROR:
+            if self._from_dropped_source(message):
+                return  # its loss was handled when it was dropped: a late error is not the stream's
             if self.state == "stopping" and not self.from_source(message):
                 self.fail(runner._error_text(message))
             elif self.state in ("running", "stopping"):
@@ -488,7 +542,11 @@ class Stream:
 
     def frame_times(self):
         """Where the documents' times came from: tag, start-time (a movie's own time) or wall-clock."""
-        media_time = self.source.get_by_name("media_time") if self.source is not None else None
+        return (self._frame_times_of(self.source) if self.source is not None else None) or self._dropped_frame_times
+
+    @staticmethod
+    def _frame_times_of(source):
+        media_time = source.get_by_name("media_time")
         return media_time.get_property("origin") or None if media_time is not None else None
 
     def latency_percentiles(self):
@@ -595,6 +653,10 @@ def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrup
                     break
             now = time.monotonic()
             for stream in streams:
+                if stream.silent(stream.clock()):
+                    stream.source_failed(f"the source gave no frame for {stream.spec.silence_s:g} s "
+                                         "(silence_timeout_seconds)")
+                    _say_lost(stream, display)
                 if stream.state == "reconnecting" and now >= stream.retry_at:
                     display.say(f"emi: {stream.spec.stream_id}: reconnecting (attempt {stream.reconnects + 1})")
                     stream.reconnect()
@@ -626,7 +688,7 @@ def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrup
             "interrupted": handled_interrupts > 0}
 
 
-_WATCHED = Gst.MessageType.EOS | Gst.MessageType.ERROR | Gst.MessageType.WARNING
+_WATCHED = Gst.MessageType.EOS | Gst.MessageType.ERROR | Gst.MessageType.WARNING | Gst.MessageType.APPLICATION
 
 
 def _drain(streams, display):
@@ -654,5 +716,9 @@ def _handle(stream, message, display):
     if stream.state == "failed" and before != "failed":
         display.say(f"emi: {stream.spec.stream_id}: failed: {stream.error.splitlines()[0]}")
     elif stream.state == "reconnecting" and before != "reconnecting":
-        display.say(f"emi: {stream.spec.stream_id}: source lost ({stream.error.splitlines()[0]}): "
-                    f"reconnecting in {stream.retry_at - stream.clock():.0f} s")
+        _say_lost(stream, display)
+
+
+def _say_lost(stream, display):
+    display.say(f"emi: {stream.spec.stream_id}: source lost ({stream.error.splitlines()[0]}): "
+                f"reconnecting in {stream.retry_at - stream.clock():.0f} s")
