@@ -135,6 +135,40 @@ def test_every_stream_loads_its_programs_before_any_stream_plays(tmp_path, clips
     assert max(loaded) < min(frames)
 
 
+def test_streams_of_an_app_at_a_fixed_frame_rate_play_spread_over_one_frame_interval(tmp_path):
+    """Three test-pattern streams of an app taking 4 frames a second start 1/12 s apart (k/N of
+    the interval), so their frames reach the programs at staggered instants; without a frame rate
+    they start together."""
+    assert streams.play_offsets("4/1", 3) == pytest.approx([0.0, 1 / 12, 2 / 12])
+    assert streams.play_offsets("30000/1001", 2) == pytest.approx([0.0, 1001 / 60000])
+    assert streams.play_offsets("", 3) == [0.0] * 3 and streams.play_offsets("0/1", 2) == [0.0] * 2
+    folder = make_app(str(tmp_path / "app"), pipeline={
+        "input": {"width": 64, "height": 48, "format": "RGBA", "framerate": "4/1"},
+        "empycustom": {"custom-lib": "resource/program.py", "process-interval": 1, "options": {"threshold": 1}},
+        "aimeta": {"signal-interval": 1}})
+    app = emi_app.load_app(folder)
+    paths = [write_stream(str(tmp_path), f"cam{index}", "test") for index in range(3)]
+    played = {}
+    real_play = streams.Stream.play
+
+    def play(stream):
+        played[stream.spec.stream_id] = time.monotonic()
+        real_play(stream)
+
+    original_frames, runner.TEST_PATTERN_FRAMES = runner.TEST_PATTERN_FRAMES, 4
+    streams.Stream.play = play
+    try:
+        summary = streams.run_streams(app, streams.stream_specs(paths, str(tmp_path / "out")), annotated=False,
+                                      out=QUIET)
+    finally:
+        streams.Stream.play = real_play
+        runner.TEST_PATTERN_FRAMES = original_frames
+    assert [stream["frames"] for stream in summary["streams"]] == [4] * 3
+    # A turn each, give or take the thread switches around the first (without the spread they
+    # were a few milliseconds apart).
+    assert played["cam1"] - played["cam0"] >= 0.75 / 12 and played["cam2"] - played["cam0"] >= 1.75 / 12
+
+
 def test_one_failing_stream_does_not_stop_the_others(tmp_path, clips, monkeypatch, capsys):
     """Three streams through `emi run --streams`: a movie, the live test pattern and a movie that
     is not there. The missing one fails alone and says why; the run's exit status says one failed."""
