@@ -236,8 +236,9 @@ def bench_streams(args):
             if count == 1:
                 single = one
             print(f"   one process / {count} processes: RSS {one['rss_mib'] / many['rss_mib']:.2f}, "
-                  f"fps {one['fps'] / many['fps']:.2f}; p95 vs one stream alone: "
-                  f"{one['p95_ms'] / single['p95_ms']:.2f}", flush=True)
+                  f"fps {one['fps'] / many['fps']:.2f}"
+                  + (f"; p95 vs one stream alone: {one['p95_ms'] / single['p95_ms']:.2f}" if single else ""),
+                  flush=True)
 
 
 def bench_batching(repeats=30):
