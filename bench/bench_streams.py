@@ -241,6 +241,17 @@ def bench_streams(args):
                   flush=True)
 
 
+def seconds_in_threads(functions):
+    """Wall seconds to run each function in a thread of its own, all started together."""
+    threads = [threading.Thread(target=function) for function in functions]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def bench_batching(repeats=30):
     import torch
     import torchvision
@@ -274,13 +285,7 @@ def bench_batching(repeats=30):
         for frame in range(repeats):
             shared(frames[index:index + 1])
 
-    threads = [threading.Thread(target=stream, args=(index,)) for index in range(4)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = seconds_in_threads([lambda index=index: stream(index) for index in range(4)])
     print(f"  emi.shared_model, 4 threads x {repeats} frames (max_batch_size 4, delay 5 ms): "
           f"{1000 * elapsed / (4 * repeats):.1f} ms per frame, {shared.batches} batches, "
           f"{shared.items / shared.batches:.2f} frames per batch on average, largest {shared.largest_batch}")
@@ -318,13 +323,7 @@ def bench_onnx_replicas(frames=48, rounds=3):
                     for _ in range(frames // callers):
                         shared(blob)
 
-                threads = [threading.Thread(target=stream) for _ in range(callers)]
-                started = time.perf_counter()
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-                elapsed = time.perf_counter() - started
+                elapsed = seconds_in_threads([stream] * callers)
                 results[(callers, concurrent)].append((frames / elapsed, len(shared.replicas)))
     for (callers, concurrent), runs in results.items():
         fps = statistics.median(run[0] for run in runs)
