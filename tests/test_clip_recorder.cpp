@@ -18,6 +18,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "actions/record/clip_recorder.h"
@@ -404,17 +405,33 @@ TEST(ClipRecorder, ASidecarThatCannotBeWrittenIsReported) {
 }
 
 // A clip a crash cuts still has its events beside it.
+// The sidecars of the clips in `directory` once there are `count` (the worker thread opens a clip,
+// then writes its sidecar, renamed into place: one that is there is whole).
+std::vector<fs::path> wait_for_sidecars(const fs::path& directory, std::size_t count) {
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  std::vector<fs::path> sidecars;
+  while (std::chrono::steady_clock::now() < deadline) {
+    sidecars.clear();
+    for (const auto& entry : fs::directory_iterator(directory)) {
+      fs::path sidecar = entry.path();
+      if (sidecar.extension() != ".mp4" || !fs::exists(sidecar.replace_extension(".json"))) continue;
+      sidecars.push_back(sidecar);
+    }
+    if (sidecars.size() >= count) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return sidecars;
+}
+
 TEST(ClipRecorder, TheSidecarIsWrittenWhenTheClipStarts) {
   Recording recording(1);
   recording.event(frame_at(1), 10);  // a window to 11 s
   recording.play_to(frame_at(4));
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(recording.directory()))
-    if (entry.path().extension() == ".mp4") files.push_back(entry.path());
-  ASSERT_EQ(files.size(), 1u);
-  fs::path sidecar = files[0];
-  sidecar.replace_extension(".json");
-  const json partial = read_json(sidecar.string());
+  // The encoder has every frame, but the worker may still be writing the sidecar (this test
+  // failed 1 run in the full suite on a loaded machine when it looked at once).
+  const std::vector<fs::path> sidecars = wait_for_sidecars(recording.directory(), 1);
+  ASSERT_EQ(sidecars.size(), 1u);
+  const json partial = read_json(sidecars[0].string());
   EXPECT_EQ(partial["complete"], false);
   EXPECT_EQ(partial["events"].size(), 1u);
   recording.recorder().finish();
