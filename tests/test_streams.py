@@ -606,3 +606,76 @@ def test_an_app_slower_than_its_camera_for_a_while_is_not_a_silent_camera(tmp_pa
     camera = summary["streams"][0]
     assert (camera["state"], camera["frames"]) == ("interrupted", frames), camera
     assert [(outage["at_frame"], outage["error"]) for outage in camera["outages"]] == [(frames, streams.SOURCE_ENDED)]
+
+
+def test_emi_run_of_one_live_input_reconnects_and_writes_into_the_output_folder(tmp_path):
+    """`emi run APP --stream s.json --input http://…` (one camera, the usual way): the camera drops
+    the connection (TCP reset) once its frames are in, comes back, then ends its stream. The run
+    reconnects both times, the frames of both connections go through, the one-stream summary lists
+    the outages, and the outputs are in --output itself (not --output/<stream_id>/), until Ctrl-C."""
+    out = tmp_path / "out"
+    signals = out / runner.SIGNALS_NAME
+    frames, endings = 15, ("reset", "end")
+    # Down for a request after each connection: souphttpsrc's own retry after the reset gets it.
+    server = _CameraServer(frames, endings, down_requests=1, delivered=lambda count: frames_written(signals) >= count)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    folder = make_app(str(tmp_path / "app"))
+    location = f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emi", "run", folder, "--stream", "streams/stream.json", "--input", location,
+         "--output", str(out), "--no-video"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline and not (
+                server.after_last_connection() and frames_written(signals) == frames * len(endings)):
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        server.shutdown()
+        server.server_close()
+    assert process.returncode == 130, stderr
+    summary = json.loads(stdout)
+    assert summary["interrupted"] and summary["frames"] == frames * len(endings) == server.sent, stderr
+    assert (summary["input"], summary["signals_file"]) == (location, str(signals))
+    assert [(outage["at_frame"], outage["error"] == streams.SOURCE_ENDED) for outage in summary["outages"]] == \
+        [(frames, False), (2 * frames, True)]
+    assert summary["outages"][0]["down_s"] is not None  # frames came again
+    assert summary["reconnects"] >= 2
+    assert json.load(open(out / runner.RUN_NAME)) == summary  # what `emi report` reads
+    assert not (out / "cam1").exists()
+    numbers = [line["frame"][0]["frame_num"] for line in signal_lines(signals) if "frame" in line]
+    assert numbers == list(range(frames * len(endings)))
+
+
+def test_append_adds_a_live_input_run_to_the_previous_one(tmp_path, monkeypatch):
+    """run_app (`emi run --input http://… --append`) with a live input goes through the streams'
+    path (the camera's end is an outage) and still adds to the previous run in --output: signals
+    appended, a second annotated movie."""
+    if Gst.ElementFactory.make("emaimeta").find_property("append") is None:
+        pytest.skip("this emaimeta has no `append`")
+    monkeypatch.setattr(streams, "FIRST_BACKOFF_SECONDS", 0.2)
+    app = emi_app.load_app(make_app(str(tmp_path / "app")))
+    out = tmp_path / "out"
+    frames = 10
+    summaries = []
+    for mode in ("new", "append"):
+        server = _CameraServer(frames, ("end",), down_requests=0, delivered=lambda count: True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            summaries.append(runner.run_app(
+                app, os.path.join(app.folder, "streams", "stream.json"),
+                f"http://127.0.0.1:{server.server_address[1]}/video.mjpg", str(out), out=QUIET, output_mode=mode,
+                interrupts=_Interrupts(server.after_last_connection)))
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert [(summary["frames"], summary["annotated"]) for summary in summaries] == \
+        [(frames, str(out / runner.ANNOTATED_NAME)), (frames, str(out / "annotated-1.mp4"))]
+    assert frames_written(out / runner.SIGNALS_NAME) == 2 * frames
+    # The camera's end was an outage each time (the run went on until Ctrl-C).
+    assert [[outage["error"] for outage in summary["outages"]] for summary in summaries] == [[streams.SOURCE_ENDED]] * 2
+    assert all(decoded_frames(summary["annotated"]) > 0 for summary in summaries)  # each plays, the first kept

@@ -248,9 +248,16 @@ def run_app(app, stream_path, input_spec, output_dir, annotated=True, out=None, 
     """Runs to the end of the input (or Ctrl-C); returns a summary dict, also written to
     OUTPUT/run.json. Raises RunError. output_mode: "new", "append" or "overwrite" (see
     prepare_output). `interrupts`: an InterruptWatcher that was started (the command line's);
-    without one, Ctrl-C (SIGINT's Python handler) finishes the files."""
+    without one, Ctrl-C (SIGINT's Python handler) finishes the files. A live input (a camera,
+    rtsp://, http://…) runs until Ctrl-C, as emi.streams runs it: reconnected when its source is
+    lost (streams.run_live_input)."""
     out = out if out is not None else sys.stderr
     prepare_output(output_dir, output_mode)
+    from . import streams  # streams builds on this module
+
+    if streams.is_live(input_spec):
+        return streams.run_live_input(app, stream_path, input_spec, output_dir, annotated, out, display,
+                                      output_mode == "append", interrupts)
     annotated_path = _annotated_path(output_dir, output_mode == "append") if annotated else None
     pipeline, aimeta, ignored = build_pipeline(app, stream_path, input_spec, output_dir,
                                                annotated_path or False, display,

@@ -27,6 +27,9 @@ frames came again) and the progress line says how often the source was lost. A l
 only on Ctrl-C or when something other than its source fails. The test pattern and movies finish
 at their end. A movie that can't be read is an error for that stream alone. Ctrl-C ends every
 stream with valid files (a second Ctrl-C stops at once).
+
+One stream with a live `--input` runs here too (run_live_input, from runner.run_app), its outputs
+in OUTPUT/ itself.
 """
 
 import collections
@@ -86,7 +89,8 @@ def _resolve_location(location, config_path):
     return beside_config if os.path.exists(beside_config) else os.path.abspath(location)
 
 
-def _is_live(location):
+def is_live(location):
+    """Whether the location is a live source: reconnected when it is lost."""
     if location == "test":
         return False  # it ends after its frames: nothing to reconnect to
     if location.startswith("/dev/video"):
@@ -150,7 +154,7 @@ def stream_specs(stream_paths, output_dir, input_override=None):
             raise AppConfigError(f"{path}: silence_timeout_seconds: {silence_s!r}: give a number of seconds above 0 "
                                  "(how long a live source may send no frame before it is reconnected)")
         specs.append(StreamSpec(config_path=os.path.abspath(path), stream_id=stream_id, location=location,
-                                live=_is_live(location), output_dir=os.path.join(output_dir, stream_id),
+                                live=is_live(location), output_dir=os.path.join(output_dir, stream_id),
                                 regions=regions, silence_s=float(silence_s)))
     return specs
 
@@ -204,7 +208,7 @@ def source_bin(location, app, name="source", start_time_ns=-1):
         decode = _make("uridecodebin")
         decode.set_property("uri", location if _is_uri(location) else _file_uri(location))
         decode.connect("pad-added", _link_video_pad, media_time)
-        if _is_live(location):
+        if is_live(location):
             decode.connect("source-setup", _live_network_source)
             decode.connect("deep-element-added", _single_stream_demuxer)
         head = []
@@ -250,11 +254,15 @@ def _link_video_pad(decode, pad, first):
 class Stream:
     """One stream's pipeline and what happened to it."""
 
-    def __init__(self, app, spec, annotated, clock=time.monotonic, start_time_ns=-1):
+    def __init__(self, app, spec, annotated, clock=time.monotonic, start_time_ns=-1, display=False, append=False):
         self.app = app
         self.start_time_ns = start_time_ns  # the run's start: a recorded source's time without a tag
         self.spec = spec
         self.annotated = annotated
+        self.display = display    # the annotated video in a window too (`emi run --display`)
+        self.append = append      # added to the previous run in its output folder (`--append`)
+        self.annotated_path = None
+        self.recorded_clips = []  # emaimeta's emi-clip-recorded documents
         self.clock = clock
         self.state = "starting"   # running, reconnecting, finished, failed, interrupted
         self.error = None
@@ -287,8 +295,11 @@ class Stream:
     # -- building -----------------------------------------------------------------------------
     def build(self):
         # The app's pipeline as `emi run` builds it, with its source replaced by this stream's.
+        if self.annotated:
+            self.annotated_path = runner._annotated_path(self.spec.output_dir, self.append)
         self.pipeline, self.aimeta, self.ignored = runner.build_pipeline(
-            self.app, self.spec.config_path, "test", self.spec.output_dir, self.annotated)
+            self.app, self.spec.config_path, "test", self.spec.output_dir, self.annotated_path or False,
+            self.display, self.append)
         placeholder = next(element for element in self.pipeline.iterate_elements()
                            if element.get_static_pad("sink") is None and element.get_static_pad("src"))
         self._downstream_pad = placeholder.get_static_pad("src").get_peer()
@@ -474,6 +485,14 @@ class Stream:
         self.state = state
         self.ended = self.clock()
         self.pipeline.set_state(Gst.State.NULL)
+        bus = self.pipeline.get_bus()  # the last clip is closed as the pipeline stops
+        while (message := bus.pop_filtered(Gst.MessageType.ELEMENT)) is not None:
+            self._keep_clip(message)
+
+    def _keep_clip(self, message):
+        clip = runner._clip_of(message)
+        if clip is not None:
+            self.recorded_clips.append(clip)
 
     def interrupt(self):
         """Ends the stream with valid files: EOS from the source, or into the pipeline when its
@@ -496,7 +515,9 @@ class Stream:
         return self.state in ("finished", "failed", "interrupted")
 
     def handle(self, message):
-        if message.type == Gst.MessageType.APPLICATION:
+        if message.type == Gst.MessageType.ELEMENT:
+            self._keep_clip(message)
+        elif message.type == Gst.MessageType.APPLICATION:
             if message.get_structure().get_name() != _SOURCE_ENDED_MESSAGE or message.src is not self.source:
                 return  # another element's, or a source already replaced
             if self.state == "running":
@@ -533,11 +554,12 @@ class Stream:
             text.update(runner.aimeta_counts(self.aimeta))
             text.update({"clips": sorted(glob.glob(os.path.join(output_dir, runner.CLIPS_DIR, "*.mp4"))),
                          "signals_file": os.path.join(output_dir, runner.SIGNALS_NAME),
-                         "annotated": os.path.join(output_dir, runner.ANNOTATED_NAME) if self.annotated else None})
+                         "recorded_clips": self.recorded_clips, "annotated": self.annotated_path})
         if self.roi_element is not None:
             text["roi_dropped"] = self.roi_element.get_property("dropped")
         if self.error is not None:
             text["error"] = self.error
+        text["ignored"] = self.ignored
         return text
 
     def frame_times(self):
@@ -618,17 +640,20 @@ def play_offsets(framerate, count):
     return [index * interval / count for index in range(count)]
 
 
-def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrupts=None):
+def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrupts=None, display=False,
+                append=False):
     """Runs every stream to its end (or Ctrl-C) in this process; returns the run's summary:
     {"streams": [per-stream summary], "frames", "seconds", "fps", "failed", "interrupted"}.
     A stream that fails is in the summary with its error; the others go on. `interrupts`: the
     command line's started emi.interrupts.InterruptWatcher (which ends the process on a second
-    Ctrl-C); without one, SIGINT is handled here while the streams run."""
+    Ctrl-C); without one, SIGINT is handled here while the streams run. `display`, `append`: see
+    runner.run_app (for one stream)."""
     out = out if out is not None else sys.stderr
     Gst.init(None)
-    display = _Display(out)
+    progress = _Display(out)
     run_start_ns = time.time_ns()
-    streams = [Stream(app, spec, annotated, start_time_ns=run_start_ns) for spec in specs]
+    streams = [Stream(app, spec, annotated, start_time_ns=run_start_ns, display=display, append=append)
+               for spec in specs]
     signalled = 0
 
     def on_interrupt(signum, frame):
@@ -651,15 +676,15 @@ def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrup
             time.sleep(max(0.0, first_play + offset - time.monotonic()))
             stream.play()
             for item in stream.ignored if stream.reconnects == 0 and stream is streams[0] else []:
-                display.say(f"emi: ignored {item}")
+                progress.say(f"emi: ignored {item}")
             if stream.state in ("failed", "reconnecting"):
-                display.say(f"emi: {stream.spec.stream_id}: {stream.error}")
+                progress.say(f"emi: {stream.spec.stream_id}: {stream.error}")
         turn = 0
         while not all(stream.done for stream in streams):
             if interrupt_count() > handled_interrupts:
                 handled_interrupts = interrupt_count()
                 if handled_interrupts == 1:
-                    display.say("emi: stopping (Ctrl-C): finishing files… (Ctrl-C again stops at once)")
+                    progress.say("emi: stopping (Ctrl-C): finishing files… (Ctrl-C again stops at once)")
                     for stream in streams:
                         stream.interrupt()
                 else:
@@ -672,11 +697,11 @@ def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrup
                 if stream.silent(stream.clock()):
                     stream.source_failed(f"the source gave no frame for {stream.spec.silence_s:g} s "
                                          "(silence_timeout_seconds)")
-                    _say_lost(stream, display)
+                    _say_lost(stream, progress)
                 if stream.state == "reconnecting" and now >= stream.retry_at:
-                    display.say(f"emi: {stream.spec.stream_id}: reconnecting (attempt {stream.reconnects + 1})")
+                    progress.say(f"emi: {stream.spec.stream_id}: reconnecting (attempt {stream.reconnects + 1})")
                     stream.reconnect()
-            if not _drain(streams, display):
+            if not _drain(streams, progress):
                 running = [stream for stream in streams if stream.pipeline is not None and not stream.done]
                 if running:
                     waiting = running[turn % len(running)]
@@ -684,10 +709,10 @@ def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrup
                     message = waiting.pipeline.get_bus().timed_pop_filtered(
                         int(poll_seconds * Gst.SECOND), _WATCHED)
                     if message is not None:
-                        _handle(waiting, message, display)
+                        _handle(waiting, message, progress)
                 else:
                     GLib.usleep(int(poll_seconds * 1e6))  # all waiting to reconnect
-            display.show([stream.progress_text() for stream in streams])
+            progress.show([stream.progress_text() for stream in streams])
     finally:
         for stream in streams:
             if stream.pipeline is not None and not stream.done:
@@ -697,14 +722,43 @@ def run_streams(app, specs, annotated=True, out=None, poll_seconds=0.1, interrup
     elapsed = time.monotonic() - started
     summaries = [stream.summary() for stream in streams]
     frames = sum(summary["frames"] for summary in summaries)
-    display.show([stream.progress_text() for stream in streams], final=True)
+    progress.show([stream.progress_text() for stream in streams], final=True)
     return {"streams": summaries, "frames": frames, "seconds": round(elapsed, 2),
             "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
             "failed": [summary["stream_id"] for summary in summaries if summary["state"] == "failed"],
             "interrupted": handled_interrupts > 0}
 
 
-_WATCHED = Gst.MessageType.EOS | Gst.MessageType.ERROR | Gst.MessageType.WARNING | Gst.MessageType.APPLICATION
+def run_live_input(app, stream_path, location, output_dir, annotated=True, out=None, display=False, append=False,
+                   interrupts=None):
+    """runner.run_app for a live `--input` (`emi run APP --stream s.json --input rtsp://…`): the
+    stream runs as run_streams runs every stream (a lost, ended or silent source is replaced after
+    a back-off), with its outputs in `output_dir` itself, as run_app writes them. Returns run_app's
+    summary (also written to OUTPUT/run.json) with the stream's `reconnects`, `outages`,
+    `latency_ms` and `frame_times`. Raises runner.RunError when the stream fails."""
+    spec = dataclasses.replace(stream_specs([stream_path], output_dir, location)[0], output_dir=output_dir)
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    result = run_streams(app, [spec], annotated, out, interrupts=interrupts, display=display, append=append)
+    stream = result["streams"][0]
+    failed = stream["state"] == "failed"
+    if failed and "signals" not in stream:
+        raise runner.RunError(stream["error"])  # its pipeline could not be built: no run to record
+    summary = {"app": app.name, "app_folder": app.folder, "stream": os.path.abspath(stream_path), "input": location,
+               "started": started_at,
+               **{key: stream[key] for key in (
+                   "frames", "seconds", "fps", "signals", "events", "firings", "callback_errors", "uploads_dropped",
+                   "uploads_rejected", "clips", "recorded_clips", "signals_file", "annotated", "ignored")},
+               "interrupted": result["interrupted"],
+               "error": stream["error"] if failed else None,  # else the last outage's, which is in `outages`
+               **{key: stream[key] for key in ("reconnects", "outages", "latency_ms", "frame_times")}}
+    runner._write_json(os.path.join(output_dir, runner.RUN_NAME), summary)
+    if failed:
+        raise runner.RunError(stream["error"])
+    return summary
+
+
+_WATCHED = Gst.MessageType.EOS | Gst.MessageType.ERROR | Gst.MessageType.WARNING | Gst.MessageType.APPLICATION \
+    | Gst.MessageType.ELEMENT  # emaimeta's recorded clips
 
 
 def _drain(streams, display):
