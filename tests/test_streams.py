@@ -142,6 +142,7 @@ def test_streams_of_an_app_at_a_fixed_frame_rate_play_spread_over_one_frame_inte
     assert streams.play_offsets("4/1", 3) == pytest.approx([0.0, 1 / 12, 2 / 12])
     assert streams.play_offsets("30000/1001", 2) == pytest.approx([0.0, 1001 / 60000])
     assert streams.play_offsets("", 3) == [0.0] * 3 and streams.play_offsets("0/1", 2) == [0.0] * 2
+    assert streams.play_offsets("1/10", 4) == pytest.approx([0.0, 0.25, 0.5, 0.75])  # within a second
     folder = make_app(str(tmp_path / "app"), pipeline={
         "input": {"width": 64, "height": 48, "format": "RGBA", "framerate": "4/1"},
         "empycustom": {"custom-lib": "resource/program.py", "process-interval": 1, "options": {"threshold": 1}},

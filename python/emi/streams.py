@@ -59,6 +59,8 @@ SILENCE_SECONDS = 10.0
 SOURCE_ENDED = "the source ended its stream (EOS): the camera or server closed it"
 # Posted by a live source's pad when its stream ends: the bus, not the streaming thread, replaces it.
 _SOURCE_ENDED_MESSAGE = "emi-source-ended"
+# The longest span over which streams at a fixed frame rate start (play_offsets).
+MAX_PLAY_SPREAD_SECONDS = 1.0
 # Frames whose latency is kept for the summary's percentiles (a ring: memory stays bounded).
 LATENCY_SAMPLES = 10000
 
@@ -631,10 +633,11 @@ def play_offsets(framerate, count):
     interval when the app takes frames at a fixed rate (input.framerate, "N/D"), so that live
     streams take their frames at staggered instants and the frames of N cameras don't all reach a
     shared model at once (4 cameras at 4 frames/s on 2 cores: latency p95 227 -> 152 ms,
-    docs/performance.md); all at once otherwise."""
+    docs/performance.md); all at once otherwise. At most MAX_PLAY_SPREAD_SECONDS in all: an app
+    taking a frame every 10 s needn't wait 10 s for its last camera to be offset from the others."""
     numerator, _, denominator = (framerate or "").partition("/")
     try:
-        interval = int(denominator or 1) / int(numerator)
+        interval = min(int(denominator or 1) / int(numerator), MAX_PLAY_SPREAD_SECONDS)
     except (ValueError, ZeroDivisionError):
         return [0.0] * count
     return [index * interval / count for index in range(count)]
