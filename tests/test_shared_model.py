@@ -317,15 +317,8 @@ def test_up_to_max_concurrent_batches_run_at_once_each_on_a_replica_of_its_own()
     original = ReplicatedModel(gate, inside, copies)
     shared = shared_models.SharedModel(original, max_batch_size=1, max_concurrent=2,
                                        replicate=ReplicatedModel.replicate)
-    threads_done = []
-
-    def call(value):
-        output = shared(torch.tensor([[value]]))
-        threads_done.append(value)
-        return output
-
     results = []
-    threads = [threading.Thread(target=lambda value=value: results.append((value, call(value))))
+    threads = [threading.Thread(target=lambda value=value: results.append((value, shared(torch.tensor([[value]])))))
                for value in (1.0, 2.0, 3.0)]
     for thread in threads:
         thread.start()

@@ -135,7 +135,7 @@ def test_every_stream_loads_its_programs_before_any_stream_plays(tmp_path, clips
     assert max(loaded) < min(frames)
 
 
-def test_streams_of_an_app_at_a_fixed_frame_rate_play_spread_over_one_frame_interval(tmp_path):
+def test_streams_of_an_app_at_a_fixed_frame_rate_play_spread_over_one_frame_interval(tmp_path, monkeypatch):
     """Three test-pattern streams of an app taking 4 frames a second start 1/12 s apart (k/N of
     the interval), so their frames reach the programs at staggered instants; without a frame rate
     they start together."""
@@ -156,14 +156,9 @@ def test_streams_of_an_app_at_a_fixed_frame_rate_play_spread_over_one_frame_inte
         played[stream.spec.stream_id] = time.monotonic()
         real_play(stream)
 
-    original_frames, runner.TEST_PATTERN_FRAMES = runner.TEST_PATTERN_FRAMES, 4
-    streams.Stream.play = play
-    try:
-        summary = streams.run_streams(app, streams.stream_specs(paths, str(tmp_path / "out")), annotated=False,
-                                      out=QUIET)
-    finally:
-        streams.Stream.play = real_play
-        runner.TEST_PATTERN_FRAMES = original_frames
+    monkeypatch.setattr(runner, "TEST_PATTERN_FRAMES", 4)
+    monkeypatch.setattr(streams.Stream, "play", play)
+    summary = streams.run_streams(app, streams.stream_specs(paths, str(tmp_path / "out")), annotated=False, out=QUIET)
     assert [stream["frames"] for stream in summary["streams"]] == [4] * 3
     # A turn each, give or take the thread switches around the first (without the spread they
     # were a few milliseconds apart).

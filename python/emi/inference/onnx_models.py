@@ -114,11 +114,6 @@ class BatchRunner:
         self.fixed = model.input.shape[0]  # None: open
         self.runs = 0  # model runs (a batch of 3 on a model of fixed batch 1: 3)
 
-    @property
-    def max_concurrent(self):
-        """How many runners of this model may run at once (replicate() makes the others)."""
-        return getattr(self.model, "max_concurrent", 1)
-
     def replicate(self):
         return BatchRunner(self.model.replica())
 
@@ -169,6 +164,7 @@ class SharedOnnxModel:
 
 class OnnxRuntimeModel:
     backend = "onnxruntime"
+    max_concurrent = 1  # one session, which spreads a run over the cores itself
 
     def __init__(self, onnxruntime, path, input_info, outputs, device):
         available = onnxruntime.get_available_providers()

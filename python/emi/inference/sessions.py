@@ -121,7 +121,8 @@ class Session:
             raise ModelSetupError(ModelSetupError.INVALID,
                                   f"backend {backend} runs ONNX files (model=/path/model.onnx); model "
                                   f"{self.model_name} runs on torch: use backend=auto or torch")
-        loaded, module = _shared_torch_model(settings, device, labels, self.warnings, compile=task == "classify")
+        loaded, module = _shared_torch_model(settings, device, labels, self.warnings,
+                                             compiled=task == "classify")
         self.warnings.extend(loaded.warnings)
         self.model_name = loaded.name
         family = loaded.family or _family_of_file(task, model_proc)
@@ -186,9 +187,8 @@ class Session:
         key = ("emi.inference.onnx", shared_models.file_identity(path), onnx_models.effective_backend(backend),
                str(device))
         model = shared_models.shared_load(key, lambda: onnx_models.load_onnx(path, backend, device))
-        runner = onnx_models.BatchRunner(model)
-        batched = _shared_batched(key, lambda: runner, settings, path, self.warnings,
-                                  max_concurrent=runner.max_concurrent, replicate=onnx_models.BatchRunner.replicate)
+        batched = _shared_batched(key, lambda: onnx_models.BatchRunner(model), settings, path, self.warnings,
+                                  max_concurrent=model.max_concurrent, replicate=onnx_models.BatchRunner.replicate)
         return onnx_models.SharedOnnxModel(model, batched)
 
     def prepare(self, width, height, pixel_format):
@@ -292,10 +292,10 @@ def parse_regions(text):
     return regions or None
 
 
-def _shared_torch_model(settings, device, labels, warnings, compile=False):
+def _shared_torch_model(settings, device, labels, warnings, compiled=False):
     """(the loaded model, what the task calls): one load per model file, weights, torch home and
     device in the process, called in batches by every session (stream) that has it
-    (emi.shared_models). Random weights are each session's own. A classifier (`compile`) runs
+    (emi.shared_models). Random weights are each session's own. A classifier (`compiled`) runs
     compiled for inference where torch can compile it (CompiledOnFirstCall)."""
     def load():
         return load_model(settings.get("model"), settings.get("model_weights"), settings.get("random_weights"),
@@ -303,14 +303,14 @@ def _shared_torch_model(settings, device, labels, warnings, compile=False):
                           trust_model_file=settings.get("trust_model_file", False))
 
     def callable_of(loaded):
-        return CompiledOnFirstCall(loaded.module) if compile else loaded.module
+        return CompiledOnFirstCall(loaded.module) if compiled else loaded.module
 
     if settings.get("random_weights"):
         loaded = load()
         return loaded, callable_of(loaded)
     key = ("emi.inference", shared_models.file_identity(settings.get("model")),
            shared_models.file_identity(settings.get("model_weights")), os.environ.get("TORCH_HOME", ""),
-           str(device), len(labels) if labels else None, bool(settings.get("trust_model_file")), compile)
+           str(device), len(labels) if labels else None, bool(settings.get("trust_model_file")), compiled)
     loaded = shared_models.shared_load(key, load)
     return loaded, _shared_batched(key, lambda: callable_of(loaded), settings, loaded.name, warnings)
 
